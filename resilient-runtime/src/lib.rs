@@ -1,0 +1,101 @@
+//! The runtime behind [`resilient`](https://docs.rs/resilient): exponential backoff with jitter,
+//! circuit breakers shared by name across a process, and the retry loop that joins them.
+//!
+//! Most users reach it through the `#[resilient(...)]` attribute of the `resilient` crate, which
+//! re-exports everything here. It is just as usable by hand:
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilient_runtime::{BreakerConfig, Jitter, Retry, RetryPolicy, configure_breaker};
+//!
+//! #[derive(Debug)]
+//! enum ChatError { Busy, Resilience(resilient_runtime::Error) }
+//!
+//! impl From<resilient_runtime::Error> for ChatError {
+//!     fn from(e: resilient_runtime::Error) -> Self { ChatError::Resilience(e) }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let openai = configure_breaker("docs-openai", BreakerConfig::new().failure_threshold(5)).unwrap();
+//! let policy = RetryPolicy::new()
+//!     .retries(3)
+//!     .jitter(Jitter::Full)
+//!     .base_delay(Duration::from_millis(500))
+//!     .timeout(Duration::from_secs(30));
+//!
+//! let mut failures_left = 2;
+//! let reply: Result<&str, ChatError> = Retry::new(policy)
+//!     .breaker(&openai)
+//!     .run(|| {
+//!         let busy = failures_left > 0;
+//!         failures_left -= 1;
+//!         async move { if busy { Err(ChatError::Busy) } else { Ok("hello") } }
+//!     })
+//!     .await;
+//! assert_eq!(reply.unwrap(), "hello");
+//! assert_eq!(openai.status().failures, 2);
+//! # }
+//! ```
+//!
+//! # Semantics in brief
+//! - `retries` counts retries **after** the first attempt: 3 means at most 4 attempts.
+//! - The delay before retry `k` has the ceiling `min(max_delay, base_delay · 2^(k−1))`, which
+//!   the [`Jitter`] kind then randomises; the cap holds after jitter.
+//! - Retry is outside the breaker: each attempt asks the breaker first and is recorded by it; a
+//!   refusal ends the call at once with [`Error::Rejected`].
+//! - Errors are transient unless a [`Classify`] says otherwise. A permanent error returns at
+//!   once and is not counted by the breaker. A [`Verdict::RetryAfter`] hint makes the wait at
+//!   least the hint, plus up to a tenth of it (between 1 ms and 1 s) of jitter.
+//! - Every wait and every breaker timer runs on tokio's clock, so tests with paused time are
+//!   instant and exact.
+//! - Log events go through `tracing`: `debug` for each retry, `warn` when a breaker opens and
+//!   `info` when it half-opens or closes.
+
+#![warn(unreachable_pub)]
+
+mod backoff;
+mod breaker;
+mod classify;
+mod clock;
+mod error;
+mod executor;
+mod policy;
+mod registry;
+mod sync;
+
+pub use backoff::{Backoff, Jitter};
+pub use breaker::{
+    Breaker, BreakerConfig, BreakerState, BreakerStatus, MAX_PROBES, MAX_WINDOW, Permit,
+    StateChange,
+};
+pub use classify::{AlwaysTransient, Classify, Verdict};
+pub use error::{ConfigError, Error};
+pub use executor::{Call, Retry};
+pub use policy::RetryPolicy;
+pub use registry::{SharedPolicy, breaker, breakers, configure_breaker, configure_policy, policy};
+
+/// What the `#[resilient]` attribute expands to. Not part of the public API: it may change in
+/// any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{AlwaysTransient, Breaker, Call, Error, Jitter, RetryPolicy, SharedPolicy};
+    pub use core::ops::ControlFlow;
+    pub use core::time::Duration;
+    pub use std::sync::OnceLock;
+
+    /// The breaker `name`, looked up in the registry on the first call through this site only.
+    #[inline]
+    pub fn site_breaker(site: &'static OnceLock<Breaker>, name: &'static str) -> &'static Breaker {
+        site.get_or_init(|| crate::breaker(name))
+    }
+
+    /// The shared policy `name`, looked up in the registry on the first call through this site.
+    #[inline]
+    pub fn site_policy(
+        site: &'static OnceLock<SharedPolicy>,
+        name: &'static str,
+    ) -> &'static SharedPolicy {
+        site.get_or_init(|| crate::policy(name))
+    }
+}
