@@ -60,6 +60,7 @@ mod classify;
 mod clock;
 mod error;
 mod executor;
+pub mod http;
 mod policy;
 mod registry;
 mod sync;
