@@ -3,4 +3,5 @@
 
 #![forbid(unsafe_code)]
 
+pub use resilient_macros::resilient;
 pub use resilient_runtime::*;

@@ -81,6 +81,7 @@ pub use registry::{SharedPolicy, breaker, breakers, configure_breaker, configure
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{AlwaysTransient, Breaker, Call, Error, Jitter, RetryPolicy, SharedPolicy};
+    use crate::Classify;
     pub use core::ops::ControlFlow;
     pub use core::time::Duration;
     pub use std::sync::OnceLock;
@@ -98,5 +99,47 @@ pub mod __private {
         name: &'static str,
     ) -> &'static SharedPolicy {
         site.get_or_init(|| crate::policy(name))
+    }
+
+    /// [`Call::attempt`], with the error type's missing `From<Error>` reported in plain words.
+    #[inline]
+    pub fn attempt<C, T, E, F>(
+        call: &mut Call<'_, C>,
+        attempt: F,
+    ) -> impl Future<Output = ControlFlow<Result<T, E>>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: ErrorType + core::fmt::Debug,
+        C: Classify<E>,
+    {
+        call.attempt(attempt)
+    }
+
+    /// An error type that can carry the runtime's own errors.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot hold a `resilient::Error`, which `#[resilient]` returns when a breaker refuses or an attempt times out",
+        label = "the error type of this `Result` needs `From<resilient::Error>`",
+        note = "add `impl From<resilient::Error> for {Self}`, for instance with a variant that wraps it"
+    )]
+    pub trait ErrorType: From<Error> {}
+
+    impl<E: From<Error>> ErrorType for E {}
+
+    /// A by-value argument, cloned for each attempt because the body may consume it.
+    #[diagnostic::on_unimplemented(
+        message = "`#[resilient]` needs a fresh `{Self}` for every attempt, but `{Self}` is not `Clone`",
+        label = "the body may consume this argument, so each attempt gets its own clone",
+        note = "borrow the argument in the body (`&arg`), take it by reference, or implement `Clone` for `{Self}`"
+    )]
+    pub trait AttemptArg: Sized {
+        /// The copy one attempt consumes.
+        fn for_attempt(&self) -> Self;
+    }
+
+    impl<T: Clone> AttemptArg for T {
+        #[inline]
+        fn for_attempt(&self) -> Self {
+            self.clone()
+        }
     }
 }

@@ -1,0 +1,351 @@
+//! The rewrite: the function keeps its signature, and its body runs once per attempt inside a
+//! loop driven by the runtime's `Call`.
+//!
+//! The loop is written into the function, not passed as a closure, because a closure cannot
+//! hand `&mut self` out again for each attempt, while an `async` block made fresh on every turn
+//! of the loop borrows it only for that attempt.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Expr, FnArg, Pat, Stmt, Type};
+
+use crate::args::Args;
+use crate::consume::{self, Binding};
+use crate::item::{self, Function, Shape};
+use crate::validate;
+
+/// The whole attribute: on any error, the function is emitted untouched next to the error, so
+/// that callers still type-check and the IDE keeps its completions.
+pub(crate) fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
+    match rewrite(args, item.clone()) {
+        Ok(rewritten) => rewritten,
+        Err(error) => {
+            let mut tokens = error.into_compile_error();
+            tokens.extend(item);
+            tokens
+        }
+    }
+}
+
+fn rewrite(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let args = syn::parse2::<Args>(args).and_then(|args| {
+        validate::validate(&args)?;
+        Ok(args)
+    });
+    let function = syn::parse2::<Function>(item).and_then(|function| {
+        let shape = item::shape(&function)?;
+        Ok((function, shape))
+    });
+    let (args, (function, shape)) = match (args, function) {
+        (Ok(args), Ok(function)) => (args, function),
+        (Err(mut first), Err(second)) => {
+            first.combine(second);
+            return Err(first);
+        }
+        (Err(error), _) | (_, Err(error)) => return Err(error),
+    };
+    match shape {
+        Shape::Async { output } => Ok(rewrite_async(&args, function, &output)),
+        Shape::Boxed { output } => rewrite_boxed(&args, function, &output),
+    }
+}
+
+// Input:
+//     #[doc = "..."]
+//     pub async fn chat(&mut self, prompt: String) -> Result<String, ChatError> { body }
+//
+// Output:
+//     #[doc = "..."]
+//     pub async fn chat(&mut self, prompt: String) -> Result<String, ChatError> {
+//         <retry loop around `body`, with `prompt` cloned for each attempt>
+//     }
+fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStream {
+    let mut candidates = Vec::new();
+    for input in &function.sig.inputs {
+        if let FnArg::Typed(typed) = input
+            && !matches!(*typed.ty, Type::Reference(_))
+        {
+            let first = candidates.len();
+            consume::bindings(&typed.pat, &mut candidates);
+            for binding in &mut candidates[first..] {
+                binding.span = typed.span();
+            }
+        }
+    }
+    let Some(body) = function.body.take() else {
+        // `item::shape` has already turned a missing body into an error.
+        return function.into_tokens();
+    };
+    let consumed = consume::consumed(&body, &candidates);
+    for input in &mut function.sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            unmut(&mut typed.pat, &consumed);
+        }
+    }
+
+    let clones = clones(&candidates, &consumed);
+    let body = retry_loop(args, &function.sig.ident, output, &clones, &body);
+    function.body = Some(Block {
+        brace_token: Default::default(),
+        stmts: vec![Stmt::Expr(Expr::Verbatim(body), None)],
+    });
+    function.into_tokens()
+}
+
+// Input (`#[async_trait]` has run first, see `item::boxed_body`):
+//     fn f<'life0, 'async_trait>(&'life0 mut self, x: String)
+//         -> Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>
+//     {
+//         Box::pin(async move {
+//             if let Some(__ret) = None::<R> { return __ret; }
+//             let mut __self = self;
+//             let x = x;
+//             let __ret: R = { body };
+//             __ret
+//         })
+//     }
+//
+// Output: the same, with `{ body }` replaced by the retry loop around it. The arguments have
+// been moved into the `async move` block by then, so the clones are made from those moves.
+fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Result<TokenStream> {
+    let ident = function.sig.ident.clone();
+    let sig_span = function.sig.span();
+    let unrecognised = || {
+        syn::Error::new(
+            sig_span,
+            "`#[resilient]` does not recognise the body written by `#[async_trait]`; \
+             please report this with the version of `async-trait` in use",
+        )
+    };
+    let stmts = boxed_stmts_mut(&mut function).ok_or_else(unrecognised)?;
+    let Some(at) = stmts
+        .iter()
+        .position(|stmt| matches!(stmt, Stmt::Local(local) if item::is_boxed_ret(local)))
+    else {
+        return Err(unrecognised());
+    };
+
+    let mut candidates = Vec::new();
+    for stmt in &stmts[..at] {
+        if let Stmt::Local(local) = stmt
+            && !local.init.as_ref().is_some_and(|init| is_self(&init.expr))
+        {
+            let first = candidates.len();
+            consume::bindings(&local.pat, &mut candidates);
+            for binding in &mut candidates[first..] {
+                binding.span = local.pat.span();
+            }
+        }
+    }
+    let Stmt::Local(ret) = &mut stmts[at] else {
+        return Err(unrecognised());
+    };
+    let Some(init) = &mut ret.init else {
+        return Err(unrecognised());
+    };
+    let Expr::Block(body) = &*init.expr else {
+        return Err(unrecognised());
+    };
+    let consumed = consume::consumed(&body.block, &candidates);
+    let clones = clones(&candidates, &consumed);
+    let retried = retry_loop(args, &ident, output, &clones, &body.block);
+    *init.expr = Expr::Verbatim(retried);
+    for stmt in &mut stmts[..at] {
+        if let Stmt::Local(local) = stmt {
+            unmut(&mut local.pat, &consumed);
+        }
+    }
+    Ok(function.into_tokens())
+}
+
+fn boxed_stmts_mut(function: &mut Function) -> Option<&mut Vec<Stmt>> {
+    let Some(Stmt::Expr(Expr::Call(call), None)) = function.body.as_mut()?.stmts.last_mut()
+    else {
+        return None;
+    };
+    match call.args.first_mut() {
+        Some(Expr::Async(block)) => Some(&mut block.block.stmts),
+        _ => None,
+    }
+}
+
+fn is_self(expr: &Expr) -> bool {
+    matches!(expr, Expr::Path(path) if path.path.is_ident("self"))
+}
+
+/// One clone per consumed binding, spanned at the argument so that a missing `Clone` is
+/// reported there, in the signature, rather than inside the expansion.
+fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStream> {
+    candidates
+        .iter()
+        .filter(|binding| consumed.contains(&binding.ident.to_string()))
+        .map(|Binding { ident, mutable, span }| {
+            let mutability = mutable.then(|| quote!(mut));
+            let clone = quote_spanned!(*span=>
+                ::resilient::__private::AttemptArg::for_attempt(&#ident)
+            );
+            quote!(let #mutability #ident = #clone;)
+        })
+        .collect()
+}
+
+/// Drops `mut` from the bindings that are cloned per attempt: the clone is the one mutated, and
+/// a `mut` left on the argument itself would draw an `unused_mut` warning.
+fn unmut(pat: &mut Pat, consumed: &BTreeSet<String>) {
+    struct Unmut<'a>(&'a BTreeSet<String>);
+    impl VisitMut for Unmut<'_> {
+        fn visit_pat_ident_mut(&mut self, binding: &mut syn::PatIdent) {
+            if self.0.contains(&binding.ident.to_string()) {
+                binding.mutability = None;
+            }
+            visit_mut::visit_pat_ident_mut(self, binding);
+        }
+    }
+    Unmut(consumed).visit_pat_mut(pat);
+}
+
+/// The retry loop around `body`, which returns `output`.
+///
+/// Every local the expansion introduces is named `__resilient_*` and spanned at
+/// `Span::mixed_site()`, so the body can neither see nor shadow it, and every path is absolute,
+/// so a user's `mod core` or `type Result` changes nothing.
+fn retry_loop(
+    args: &Args,
+    ident: &syn::Ident,
+    output: &Type,
+    clones: &[TokenStream],
+    body: &Block,
+) -> TokenStream {
+    let site = Span::mixed_site();
+    let mut pinned = output.clone();
+    InferImplTrait.visit_type_mut(&mut pinned);
+
+    let mut statics = TokenStream::new();
+    let mut policy = quote_spanned!(site=> ::resilient::__private::RetryPolicy::new());
+    if let Some(name) = &args.policy {
+        statics.extend(quote_spanned! {site=>
+            static __RESILIENT_POLICY: ::resilient::__private::OnceLock<
+                ::resilient::__private::SharedPolicy,
+            > = ::resilient::__private::OnceLock::new();
+        });
+        policy = quote_spanned! {site=>
+            ::resilient::__private::site_policy(&__RESILIENT_POLICY, #name).get()
+        };
+    }
+    if let Some(retries) = &args.retries {
+        let retries = u32::try_from(retries.value).unwrap_or(u32::MAX);
+        policy.extend(quote_spanned!(site=> .retries(#retries)));
+    }
+    if let Some(jitter) = &args.jitter {
+        let variant = syn::Ident::new(jitter.value, site);
+        policy.extend(quote_spanned!(site=> .jitter(::resilient::__private::Jitter::#variant)));
+    }
+    let durations = [
+        ("base_delay", &args.base_delay),
+        ("max_delay", &args.max_delay),
+        ("timeout", &args.timeout),
+        ("deadline", &args.deadline),
+    ];
+    for (setter, value) in durations {
+        if let Some(value) = value {
+            let setter = syn::Ident::new(setter, site);
+            let nanos = value.value;
+            policy.extend(quote_spanned! {site=>
+                .#setter(::resilient::__private::Duration::from_nanos(#nanos))
+            });
+        }
+    }
+
+    let breaker = match &args.breaker {
+        Some(name) => {
+            statics.extend(quote_spanned! {site=>
+                static __RESILIENT_BREAKER: ::resilient::__private::OnceLock<
+                    ::resilient::__private::Breaker,
+                > = ::resilient::__private::OnceLock::new();
+            });
+            quote_spanned! {site=>
+                ::core::option::Option::Some(
+                    ::resilient::__private::site_breaker(&__RESILIENT_BREAKER, #name),
+                )
+            }
+        }
+        None => quote_spanned!(site=> ::core::option::Option::None),
+    };
+    let classifier = match &args.retry_if {
+        Some(path) => path.to_token_stream(),
+        None => quote_spanned!(site=> ::resilient::__private::AlwaysTransient),
+    };
+    let operation = ident.to_string();
+
+    // Spanned at the return type: an error type without `From<resilient::Error>` is reported
+    // there, in the signature the user wrote.
+    let at_output = output.span().resolved_at(site);
+    let attempt = quote_spanned! {at_output=>
+        ::resilient::__private::attempt(&mut __resilient_call, __resilient_attempt)
+    };
+
+    quote_spanned! {site=>
+        {
+            #statics
+            let __resilient_policy = #policy;
+            let mut __resilient_call = ::resilient::__private::Call::new(
+                __resilient_policy,
+                #breaker,
+                #classifier,
+            )
+            .operation(#operation);
+            loop {
+                #(#clones)*
+                let __resilient_attempt = async {
+                    // Fixes the type of the block before the body is checked, so that `?` in
+                    // the body knows which error to convert into.
+                    if let ::core::option::Option::Some(__resilient_ret) =
+                        ::core::option::Option::None::<#pinned>
+                    {
+                        return __resilient_ret;
+                    }
+                    let __resilient_ret: #pinned = #body;
+                    #[allow(unreachable_code)]
+                    __resilient_ret
+                };
+                match #attempt.await {
+                    ::resilient::__private::ControlFlow::Break(__resilient_result) => {
+                        return __resilient_result;
+                    }
+                    ::resilient::__private::ControlFlow::Continue(()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// `impl Trait` may not appear in a `let` type; `_` lets the compiler fill it in.
+struct InferImplTrait;
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(impl_trait) = ty {
+            let span = impl_trait.impl_token.span;
+            *ty = Type::Verbatim(quote_spanned!(span=> _));
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+impl Function {
+    fn into_tokens(self) -> TokenStream {
+        let Function {
+            attrs,
+            vis,
+            sig,
+            body,
+            semi,
+        } = self;
+        quote!(#(#attrs)* #vis #sig #body #semi)
+    }
+}
