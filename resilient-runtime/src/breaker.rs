@@ -381,7 +381,7 @@ impl Breaker {
         self.acquire_with(clock::now)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(resilient_loom)))]
     fn acquire_at(&self, now: u64) -> Result<Permit<'_>, Error> {
         self.acquire_with(|| now)
     }
@@ -500,7 +500,7 @@ impl Permit<'_> {
         self.finish_with(outcome, clock::now);
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(resilient_loom)))]
     fn finish_at(&mut self, outcome: Outcome, now: u64) {
         self.finish_with(outcome, || now);
     }
@@ -840,7 +840,7 @@ impl Core {
         }
     }
 
-    #[cfg(any(test, loom))]
+    #[cfg(any(test, resilient_loom))]
     pub(crate) fn inflight(&self) -> u32 {
         let word = self.word.load(Ordering::Acquire);
         if state_of(word) == BreakerState::HalfOpen {
@@ -970,9 +970,9 @@ struct Striped {
     cells: [Padded; STRIPES],
 }
 
-#[cfg(not(loom))]
+#[cfg(not(resilient_loom))]
 const STRIPES: usize = 8;
-#[cfg(loom)]
+#[cfg(resilient_loom)]
 const STRIPES: usize = 1;
 
 #[repr(align(128))]
@@ -997,7 +997,7 @@ impl Striped {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(resilient_loom))]
 fn stripe() -> usize {
     use std::sync::atomic::AtomicUsize;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -1007,12 +1007,16 @@ fn stripe() -> usize {
     STRIPE.with(|stripe| *stripe)
 }
 
-#[cfg(loom)]
+#[cfg(resilient_loom)]
 fn stripe() -> usize {
     0
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, resilient_loom))]
+#[path = "breaker_loom.rs"]
+mod loom_tests;
+
+#[cfg(all(test, not(resilient_loom)))]
 mod tests {
     use super::*;
     use std::sync::Mutex;
