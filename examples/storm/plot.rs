@@ -44,7 +44,7 @@ pub fn storm(path: &Path, rows: &[Row]) -> Result {
 
     for (panel, measure) in panels.iter().zip(Measure::BOTH) {
         let top = rows.iter().map(|r| measure.of(r)).fold(1.0, f64::max) * 1.05;
-        let title = format!("{}, mean of each run", measure.title());
+        let title = format!("{}, mean per run", measure.title());
         let mut chart = ChartBuilder::on(panel)
             .caption(title, (FONT, 22))
             .margin(12)
