@@ -1,16 +1,19 @@
 //! The retry loop: ask the breaker, run the attempt, classify, record, wait, again.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use pin_project_lite::pin_project;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::backoff::Backoff;
-use crate::breaker::{Breaker, Outcome};
+use crate::breaker::{Breaker, Outcome, Permit};
 use crate::classify::{AlwaysTransient, Classify, Verdict};
 use crate::clock;
 use crate::error::Error;
@@ -104,7 +107,7 @@ impl<'a, C> Retry<'a, C> {
         C: Classify<E>,
     {
         let mut call =
-            Call::new(self.policy, self.breaker, self.classifier).operation(self.operation);
+            Call::new(&self.policy, self.breaker, self.classifier).operation(self.operation);
         loop {
             if let ControlFlow::Break(result) = call.attempt(op()).await {
                 return result;
@@ -125,7 +128,8 @@ impl<'a, C> Retry<'a, C> {
 ///
 /// impl Counter {
 ///     async fn bump(&mut self) -> Result<u32, resilient_runtime::Error> {
-///         let mut call = Call::new(RetryPolicy::new(), None, AlwaysTransient);
+///         let policy = RetryPolicy::new();
+///         let mut call = Call::new(&policy, None, AlwaysTransient);
 ///         loop {
 ///             // The attempt borrows `self` mutably; the borrow ends with the attempt.
 ///             let attempt = async { self.calls += 1; Ok(self.calls) };
@@ -141,29 +145,31 @@ impl<'a, C> Retry<'a, C> {
 /// ```
 #[derive(Debug)]
 pub struct Call<'a, C> {
-    policy: RetryPolicy,
+    policy: &'a RetryPolicy,
     breaker: Option<&'a Breaker>,
     classifier: C,
     operation: &'static str,
     attempts: u32,
     started: Option<Instant>,
-    backoff: Backoff,
-    rng: Option<SmallRng>,
+    /// The backoff sequence and its generator, made on the first retry: a call that succeeds at
+    /// once never pays for them.
+    retrying: Option<Box<(Backoff, SmallRng)>>,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<'a, C> Call<'a, C> {
     /// Starts a call. The deadline, if the policy has one, runs from here.
     #[inline]
-    pub fn new(policy: RetryPolicy, breaker: Option<&'a Breaker>, classifier: C) -> Self {
+    pub fn new(policy: &'a RetryPolicy, breaker: Option<&'a Breaker>, classifier: C) -> Self {
         Call {
             started: policy.deadline.map(|_| Instant::now()),
-            backoff: Backoff::new(&policy),
             policy,
             breaker,
             classifier,
             operation: "",
             attempts: 0,
-            rng: None,
+            retrying: None,
+            timer: None,
         }
     }
 
@@ -182,82 +188,28 @@ impl<'a, C> Call<'a, C> {
     /// Runs one attempt. `Break` carries the call's result; `Continue` means the backoff wait is
     /// over and the next attempt may start.
     ///
-    /// The future `attempt` is not polled when the breaker refuses.
-    pub async fn attempt<T, E, F>(&mut self, attempt: F) -> ControlFlow<Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<Error> + Debug,
-        C: Classify<E>,
-    {
-        self.attempts = self.attempts.saturating_add(1);
-        let mut permit = match self.breaker.map(|b| b.acquire_with(clock::now)).transpose() {
-            Ok(permit) => permit,
-            Err(rejected) => {
-                tracing::debug!(
-                    operation = self.operation,
-                    attempt = self.attempts,
-                    error = %rejected,
-                    "call refused by circuit breaker"
-                );
-                return ControlFlow::Break(Err(rejected.into()));
-            }
-        };
-
-        let (error, hint) = match self.run_bounded(attempt).await {
-            Ok(Ok(value)) => {
-                if let Some(permit) = permit.take() {
-                    permit.finish(Outcome::Success);
-                }
-                return ControlFlow::Break(Ok(value));
-            }
-            Ok(Err(error)) => match self.classifier.classify(&error) {
-                Verdict::Permanent => {
-                    if let Some(permit) = permit.take() {
-                        permit.finish(Outcome::Ignored);
-                    }
-                    return ControlFlow::Break(Err(error));
-                }
-                Verdict::Transient => (error, None),
-                Verdict::RetryAfter(hint) => (error, Some(hint)),
-            },
-            Err(ran_out) => {
-                if let Some(permit) = permit.take() {
-                    permit.finish(Outcome::Failure);
-                }
-                if matches!(ran_out, Error::DeadlineExceeded { .. }) {
-                    return ControlFlow::Break(Err(ran_out.into()));
-                }
-                (ran_out.into(), None)
-            }
-        };
-        if let Some(permit) = permit.take() {
-            permit.finish(Outcome::Failure);
+    /// The breaker is asked when the returned future is first polled; `attempt` is not polled at
+    /// all when the breaker refuses.
+    #[inline]
+    pub fn attempt<F>(&mut self, attempt: F) -> Attempt<'_, 'a, C, F> {
+        Attempt {
+            call: self,
+            attempt,
+            permit: None,
+            phase: Phase::Start,
         }
-        self.wait_before_retry(error, hint).await
     }
 
-    /// The attempt, cut at the per-attempt timeout or the call's deadline, whichever is first.
+    /// How long the next attempt may run, and what cuts it, if anything does.
     #[inline]
-    async fn run_bounded<F: Future>(&self, attempt: F) -> Result<F::Output, Error> {
-        let (limit, cut) = match (self.policy.timeout, self.time_left()) {
-            (None, None) => return Ok(attempt.await),
-            (Some(timeout), None) => (timeout, Cut::Timeout),
-            (None, Some(left)) => (left, Cut::Deadline),
-            (Some(timeout), Some(left)) if left < timeout => (left, Cut::Deadline),
-            (Some(timeout), Some(_)) => (timeout, Cut::Timeout),
-        };
-        tokio::time::timeout(limit, attempt)
-            .await
-            .map_err(|_| match cut {
-                Cut::Timeout => Error::Timeout {
-                    attempt: self.attempts,
-                    after: limit,
-                },
-                Cut::Deadline => Error::DeadlineExceeded {
-                    attempt: self.attempts,
-                    deadline: self.policy.deadline.unwrap_or(limit),
-                },
-            })
+    fn bound(&self) -> Option<(Duration, Cut)> {
+        match (self.policy.timeout, self.time_left()) {
+            (None, None) => None,
+            (Some(timeout), None) => Some((timeout, Cut::Timeout)),
+            (None, Some(left)) => Some((left, Cut::Deadline)),
+            (Some(timeout), Some(left)) if left < timeout => Some((left, Cut::Deadline)),
+            (Some(timeout), Some(_)) => Some((timeout, Cut::Timeout)),
+        }
     }
 
     fn time_left(&self) -> Option<Duration> {
@@ -266,73 +218,274 @@ impl<'a, C> Call<'a, C> {
         Some(deadline.saturating_sub(started.elapsed()))
     }
 
-    async fn wait_before_retry<T, E: Debug>(
+    /// Sets the call's one timer to fire after `wait`. It lives on the heap, made the first time
+    /// the call needs one and reused after: a timer held in place would make every call's future
+    /// larger, and so the success path of calls that never wait slower.
+    fn arm(&mut self, wait: Duration) {
+        let at = Instant::now() + wait;
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().reset(at),
+            empty => *empty = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer
+            .as_mut()
+            .map_or(Poll::Ready(()), |timer| timer.as_mut().poll(cx))
+    }
+
+    /// What a finished or cut attempt means for the call.
+    #[inline]
+    fn settle<T, E>(
         &mut self,
-        error: E,
-        hint: Option<Duration>,
-    ) -> ControlFlow<Result<T, E>> {
-        if self.attempts > self.policy.retries {
+        permit: Option<Permit<'a>>,
+        outcome: Result<Result<T, E>, Error>,
+    ) -> Step<T, E>
+    where
+        E: From<Error> + Debug,
+        C: Classify<E>,
+    {
+        let verdict = match &outcome {
+            Ok(Ok(_)) => {
+                if let Some(permit) = permit {
+                    permit.finish(Outcome::Success);
+                }
+                return Step::Done(outcome.unwrap_or_else(|e| Err(e.into())));
+            }
+            Ok(Err(error)) => self.classifier.classify(error),
+            Err(_) => Verdict::Transient,
+        };
+        self.failed(permit, outcome, verdict)
+    }
+
+    #[cold]
+    fn failed<T, E>(
+        &mut self,
+        permit: Option<Permit<'a>>,
+        outcome: Result<Result<T, E>, Error>,
+        verdict: Verdict,
+    ) -> Step<T, E>
+    where
+        E: From<Error> + Debug,
+    {
+        let give_up_now = matches!(outcome, Err(Error::DeadlineExceeded { .. }));
+        let error = match outcome {
+            Ok(Ok(value)) => return Step::Done(Ok(value)),
+            Ok(Err(error)) => error,
+            Err(ran_out) => E::from(ran_out),
+        };
+        let hint = match verdict {
+            Verdict::Permanent => {
+                if let Some(permit) = permit {
+                    permit.finish(Outcome::Ignored);
+                }
+                return Step::Done(Err(error));
+            }
+            Verdict::Transient => None,
+            Verdict::RetryAfter(hint) => Some(hint),
+        };
+        if let Some(permit) = permit {
+            permit.finish(Outcome::Failure);
+        }
+        if give_up_now {
+            return Step::Done(Err(error));
+        }
+        match self.next_wait(&error, hint) {
+            Some(delay) => {
+                self.arm(delay);
+                Step::Wait
+            }
+            None => Step::Done(Err(error)),
+        }
+    }
+
+    /// The wait before the next attempt, or `None` when the call should end with `error`.
+    fn next_wait<E: Debug>(&mut self, error: &E, hint: Option<Duration>) -> Option<Duration> {
+        let (operation, attempt) = (self.operation, self.attempts);
+        if attempt > self.policy.retries {
             tracing::debug!(
-                operation = self.operation,
-                attempts = self.attempts,
-                error = ?error,
+                operation,
+                attempts = attempt,
+                ?error,
                 "giving up: retries exhausted"
             );
-            return ControlFlow::Break(Err(error));
+            return None;
         }
-        let rng = self.rng.get_or_insert_with(|| match self.policy.seed {
-            Some(seed) => SmallRng::seed_from_u64(seed),
-            None => rand::make_rng(),
+        let policy = self.policy;
+        let (backoff, rng) = &mut **self.retrying.get_or_insert_with(|| {
+            let rng = match policy.seed {
+                Some(seed) => SmallRng::seed_from_u64(seed),
+                None => rand::make_rng(),
+            };
+            Box::new((Backoff::new(policy), rng))
         });
-        let mut delay = self.backoff.next_delay(rng);
+        let mut delay = backoff.next_delay(rng);
         if let Some(hint) = hint {
             // At least what the server asked for, plus a little spread so that every client told
             // the same instant does not come back at that instant.
             let spread = (hint / 10).clamp(Duration::from_millis(1), Duration::from_secs(1));
             delay = delay.max(hint.saturating_add(rng.random_range(Duration::ZERO..=spread)));
         }
+        let delay_ms = delay.as_secs_f64() * 1_000.0;
         if let Some(left) = self.time_left()
             && delay >= left
         {
+            let left_ms = left.as_secs_f64() * 1_000.0;
             tracing::debug!(
-                operation = self.operation,
-                attempt = self.attempts,
-                delay_ms = delay.as_millis() as u64,
-                left_ms = left.as_millis() as u64,
-                error = ?error,
+                operation,
+                attempt,
+                delay_ms,
+                left_ms,
+                ?error,
                 "giving up: the next wait would pass the deadline"
             );
-            return ControlFlow::Break(Err(error));
+            return None;
         }
         if let Some(breaker) = self.breaker
             && breaker.next_probe_in().is_some_and(|wait| wait > delay)
         {
             // The breaker would refuse the retry anyway: give the caller the real error now
             // instead of a refusal after a pointless wait.
+            let breaker = breaker.name();
             tracing::debug!(
-                operation = self.operation,
-                attempt = self.attempts,
-                breaker = breaker.name(),
-                error = ?error,
+                operation,
+                attempt,
+                breaker,
+                ?error,
                 "giving up: circuit breaker is open"
             );
-            return ControlFlow::Break(Err(error));
+            return None;
         }
-        tracing::debug!(
-            operation = self.operation,
-            attempt = self.attempts,
-            delay_ms = delay.as_secs_f64() * 1_000.0,
-            hinted = hint.is_some(),
-            error = ?error,
-            "retrying"
-        );
-        tokio::time::sleep(delay).await;
-        ControlFlow::Continue(())
+        let hinted = hint.is_some();
+        tracing::debug!(operation, attempt, delay_ms, hinted, ?error, "retrying");
+        Some(delay)
     }
 }
 
-#[derive(Clone, Copy)]
+enum Step<T, E> {
+    Done(Result<T, E>),
+    Wait,
+}
+
+#[derive(Clone, Copy, Debug)]
 enum Cut {
     Timeout,
     Deadline,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Not yet admitted by the breaker.
+    Start,
+    /// Running, with the bound that cuts it.
+    Running(Option<(Duration, Cut)>),
+    /// Failed, waiting out the backoff before the next attempt.
+    Waiting,
+    Done,
+}
+
+pin_project! {
+    /// One attempt of a [`Call`], from [`Call::attempt`]: admission, the operation under its
+    /// timeout, the verdict, and the backoff wait after a transient failure.
+    ///
+    /// Written by hand rather than as an `async fn` so that the success path is one small
+    /// state machine around the caller's future: nothing else is moved or initialised per call.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Attempt<'c, 'a, C, F> {
+        call: &'c mut Call<'a, C>,
+        #[pin]
+        attempt: F,
+        permit: Option<Permit<'a>>,
+        phase: Phase,
+    }
+}
+
+impl<C, F> fmt::Debug for Attempt<'_, '_, C, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempt")
+            .field("attempt", &self.call.attempts)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, F, T, E> Future for Attempt<'_, '_, C, F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<Error> + Debug,
+    C: Classify<E>,
+{
+    type Output = ControlFlow<Result<T, E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.phase {
+                Phase::Start => {
+                    let call = &mut **this.call;
+                    call.attempts = call.attempts.saturating_add(1);
+                    if let Some(breaker) = call.breaker {
+                        match breaker.acquire_with(clock::now) {
+                            Ok(permit) => *this.permit = Some(permit),
+                            Err(refused) => {
+                                tracing::debug!(
+                                    operation = call.operation,
+                                    attempt = call.attempts,
+                                    error = %refused,
+                                    "call refused by circuit breaker"
+                                );
+                                *this.phase = Phase::Done;
+                                return Poll::Ready(ControlFlow::Break(Err(refused.into())));
+                            }
+                        }
+                    }
+                    let bound = call.bound();
+                    if let Some((limit, _)) = bound {
+                        call.arm(limit);
+                    }
+                    *this.phase = Phase::Running(bound);
+                }
+                Phase::Running(bound) => {
+                    let outcome = match this.attempt.as_mut().poll(cx) {
+                        Poll::Ready(output) => Ok(output),
+                        Poll::Pending => {
+                            let Some((limit, cut)) = *bound else {
+                                return Poll::Pending;
+                            };
+                            if this.call.poll_timer(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                            let attempt = this.call.attempts;
+                            Err(match cut {
+                                Cut::Timeout => Error::Timeout {
+                                    attempt,
+                                    after: limit,
+                                },
+                                Cut::Deadline => Error::DeadlineExceeded {
+                                    attempt,
+                                    deadline: this.call.policy.deadline.unwrap_or(limit),
+                                },
+                            })
+                        }
+                    };
+                    match this.call.settle(this.permit.take(), outcome) {
+                        Step::Done(result) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(ControlFlow::Break(result));
+                        }
+                        Step::Wait => *this.phase = Phase::Waiting,
+                    }
+                }
+                Phase::Waiting => {
+                    if this.call.poll_timer(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(ControlFlow::Continue(()));
+                }
+                Phase::Done => panic!("`Attempt` polled after it completed"),
+            }
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub use breaker::{
 };
 pub use classify::{AlwaysTransient, Classify, Verdict};
 pub use error::{ConfigError, Error};
-pub use executor::{Call, Retry};
+pub use executor::{Attempt, Call, Retry};
 pub use policy::RetryPolicy;
 pub use registry::{SharedPolicy, breaker, breakers, configure_breaker, configure_policy, policy};
 
@@ -80,8 +80,8 @@ pub use registry::{SharedPolicy, breaker, breakers, configure_breaker, configure
 /// any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{AlwaysTransient, Breaker, Call, Error, Jitter, RetryPolicy, SharedPolicy};
     use crate::Classify;
+    pub use crate::{AlwaysTransient, Breaker, Call, Error, Jitter, RetryPolicy, SharedPolicy};
     pub use core::ops::ControlFlow;
     pub use core::time::Duration;
     pub use std::sync::OnceLock;
@@ -131,15 +131,13 @@ pub mod __private {
         label = "the body may consume this argument, so each attempt gets its own clone",
         note = "borrow the argument in the body (`&arg`), take it by reference, or implement `Clone` for `{Self}`"
     )]
-    pub trait AttemptArg: Sized {
-        /// The copy one attempt consumes.
-        fn for_attempt(&self) -> Self;
-    }
+    pub trait AttemptArg: Clone {}
 
-    impl<T: Clone> AttemptArg for T {
-        #[inline]
-        fn for_attempt(&self) -> Self {
-            self.clone()
-        }
+    impl<T: Clone> AttemptArg for T {}
+
+    /// The copy of `arg` that one attempt may consume.
+    #[inline]
+    pub fn attempt_arg<T: AttemptArg>(arg: &T) -> T {
+        arg.clone()
     }
 }

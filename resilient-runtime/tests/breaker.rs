@@ -98,7 +98,7 @@ async fn a_cancelled_probe_hands_its_slot_back() {
     let b = breaker(name);
     let hung = Retry::new(once())
         .breaker(&b)
-        .run(|| std::future::pending::<Result<(), Failed>>());
+        .run(std::future::pending::<Result<(), Failed>>);
     // The caller gives up on the probe after a second and drops it.
     assert!(
         tokio::time::timeout(Duration::from_secs(1), hung)

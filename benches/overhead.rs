@@ -1,0 +1,98 @@
+//! What a healthy call pays: a trivial async fn called directly, and through the runtime with
+//! and without a named circuit breaker, on one thread and on two threads sharing the breaker.
+//!
+//! Each sample runs its calls in one loop inside one future, so the numbers are the cost of the
+//! call itself, not of entering the executor.
+//!
+//! Run: `cargo bench --bench overhead -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use resilient::{AlwaysTransient, Breaker, Call, Error, Retry, RetryPolicy};
+
+async fn trivial(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_add(1))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime")
+}
+
+/// Times `iters` calls of `call` in one loop on a current-thread runtime.
+fn looped<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, mut call: F) -> Duration
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<u64, Error>>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            black_box(call(black_box(i)).await.ok());
+        }
+        start.elapsed()
+    })
+}
+
+/// The engine with a policy and an optional breaker, as the attribute expands it.
+async fn through_call(x: u64, breaker: Option<&Breaker>) -> Result<u64, Error> {
+    static POLICY: RetryPolicy = RetryPolicy::new();
+    let mut call = Call::new(&POLICY, breaker, AlwaysTransient);
+    loop {
+        if let ControlFlow::Break(result) = call.attempt(trivial(x)).await {
+            return result;
+        }
+    }
+}
+
+fn single_thread(c: &mut Criterion) {
+    let rt = runtime();
+    let named = resilient::breaker("bench-single");
+    let mut group = c.benchmark_group("single thread");
+    group.bench_function("direct", |b| b.iter_custom(|n| looped(&rt, n, trivial)));
+    group.bench_function("retry", |b| {
+        b.iter_custom(|n| looped(&rt, n, |x| through_call(x, None)))
+    });
+    group.bench_function("retry + named breaker", |b| {
+        b.iter_custom(|n| looped(&rt, n, |x| through_call(x, Some(&named))))
+    });
+    group.bench_function("Retry::run + named breaker", |b| {
+        b.iter_custom(|n| {
+            looped(&rt, n, |x| Retry::new(RetryPolicy::new()).breaker(&named).run(move || trivial(x)))
+        })
+    });
+    group.finish();
+}
+
+/// Two threads, each with its own runtime, calling through one shared breaker at once. The
+/// time is per call on one thread, so it compares directly with the single-thread numbers.
+fn two_threads(c: &mut Criterion) {
+    let shared = resilient::breaker("bench-contended");
+    let mut group = c.benchmark_group("two threads");
+    group.bench_function("direct", |b| {
+        b.iter_custom(|n| on_two_threads(n, |rt, n| looped(rt, n, trivial)))
+    });
+    group.bench_function("retry + shared breaker", |b| {
+        b.iter_custom(|n| {
+            on_two_threads(n, |rt, n| looped(rt, n, |x| through_call(x, Some(&shared))))
+        })
+    });
+    group.finish();
+}
+
+fn on_two_threads(
+    iters: u64,
+    work: impl Fn(&tokio::runtime::Runtime, u64) -> Duration + Sync,
+) -> Duration {
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2).map(|_| s.spawn(|| work(&runtime(), iters))).collect();
+        let times: Vec<Duration> =
+            threads.into_iter().map(|t| t.join().expect("bench thread")).collect();
+        times.into_iter().max().unwrap_or_default()
+    })
+}
+
+criterion_group!(benches, single_thread, two_threads);
+criterion_main!(benches);
