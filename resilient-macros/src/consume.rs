@@ -18,6 +18,8 @@ pub(crate) struct Binding {
     pub(crate) mutable: bool,
     /// Where a missing `Clone` is reported: the argument in the signature.
     pub(crate) span: Span,
+    /// The declared type, when the binding is the whole argument (`name: Type`).
+    pub(crate) ty: Option<syn::Type>,
 }
 
 /// The bindings of an argument pattern, in order. `ref` bindings are left out: they are
@@ -30,6 +32,7 @@ pub(crate) fn bindings(pat: &Pat, out: &mut Vec<Binding>) {
                     ident: binding.ident.clone(),
                     mutable: binding.mutability.is_some(),
                     span: binding.ident.span(),
+                    ty: None,
                 });
             }
             if let Some((_, sub)) = &binding.subpat {

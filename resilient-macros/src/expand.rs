@@ -74,6 +74,11 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
             for binding in &mut candidates[first..] {
                 binding.span = typed.span();
             }
+            if let (Pat::Ident(_), [binding]) = (&*typed.pat, &mut candidates[first..]) {
+                let mut ty = (*typed.ty).clone();
+                InferImplTrait.visit_type_mut(&mut ty);
+                binding.ty = Some(ty);
+            }
         }
     }
     let Some(body) = function.body.take() else {
@@ -183,10 +188,13 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
     candidates
         .iter()
         .filter(|binding| consumed.contains(&binding.ident.to_string()))
-        .map(|Binding { ident, mutable, span }| {
+        .map(|Binding { ident, mutable, span, ty }| {
             let mutability = mutable.then(|| quote!(mut));
+            // The type, where it is known, keeps the compiler from suggesting `&arg`, which
+            // would satisfy `Clone` by cloning a reference.
+            let ty = ty.as_ref().map(|ty| quote!(::<#ty>));
             let clone = quote_spanned!(*span=>
-                ::resilient::__private::AttemptArg::for_attempt(&#ident)
+                ::resilient::__private::attempt_arg #ty (&#ident)
             );
             quote!(let #mutability #ident = #clone;)
         })
@@ -283,9 +291,9 @@ fn retry_loop(
 
     // Spanned at the return type: an error type without `From<resilient::Error>` is reported
     // there, in the signature the user wrote.
-    let at_output = output.span().resolved_at(site);
+    let at_output = error_type_span(output).resolved_at(site);
     let attempt = quote_spanned! {at_output=>
-        ::resilient::__private::attempt(&mut __resilient_call, __resilient_attempt)
+        ::resilient::__private::attempt(&mut __resilient_call, __resilient_attempt).await
     };
 
     quote_spanned! {site=>
@@ -293,7 +301,7 @@ fn retry_loop(
             #statics
             let __resilient_policy = #policy;
             let mut __resilient_call = ::resilient::__private::Call::new(
-                __resilient_policy,
+                &__resilient_policy,
                 #breaker,
                 #classifier,
             )
@@ -312,7 +320,7 @@ fn retry_loop(
                     #[allow(unreachable_code)]
                     __resilient_ret
                 };
-                match #attempt.await {
+                match #attempt {
                     ::resilient::__private::ControlFlow::Break(__resilient_result) => {
                         return __resilient_result;
                     }
@@ -321,6 +329,23 @@ fn retry_loop(
             }
         }
     }
+}
+
+/// Where to report an error type that lacks `From<resilient::Error>`: at `E` in
+/// `Result<T, E>`, or at `Result` when the error type is not written out (`io::Result<T>`).
+fn error_type_span(output: &Type) -> Span {
+    let Type::Path(path) = output else {
+        return output.span();
+    };
+    let Some(last) = path.path.segments.last() else {
+        return output.span();
+    };
+    if let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(syn::GenericArgument::Type(error)) = args.args.iter().nth(1)
+    {
+        return error.span();
+    }
+    last.ident.span()
 }
 
 /// `impl Trait` may not appear in a `let` type; `_` lets the compiler fill it in.

@@ -1,0 +1,17 @@
+use resilient::resilient;
+
+#[derive(Debug)]
+pub struct Failure(resilient::Error);
+
+impl From<resilient::Error> for Failure {
+    fn from(error: resilient::Error) -> Self {
+        Failure(error)
+    }
+}
+
+#[resilient]
+async fn notify(user: &str) {
+    let _ = user;
+}
+
+fn main() {}

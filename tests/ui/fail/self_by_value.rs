@@ -1,0 +1,21 @@
+use resilient::resilient;
+
+#[derive(Debug)]
+pub struct Failure(resilient::Error);
+
+impl From<resilient::Error> for Failure {
+    fn from(error: resilient::Error) -> Self {
+        Failure(error)
+    }
+}
+
+struct Connection;
+
+impl Connection {
+    #[resilient]
+    async fn close(self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+fn main() {}
