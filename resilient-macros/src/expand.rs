@@ -232,25 +232,16 @@ fn retry_loop(
     let mut pinned = output.clone();
     InferImplTrait.visit_type_mut(&mut pinned);
 
-    let mut statics = TokenStream::new();
-    let mut policy = quote_spanned!(site=> ::resilient::__private::RetryPolicy::new());
-    if let Some(name) = &args.policy {
-        statics.extend(quote_spanned! {site=>
-            static __RESILIENT_POLICY: ::resilient::__private::OnceLock<
-                ::resilient::__private::SharedPolicy,
-            > = ::resilient::__private::OnceLock::new();
-        });
-        policy = quote_spanned! {site=>
-            ::resilient::__private::site_policy(&__RESILIENT_POLICY, #name).get()
-        };
-    }
+    // The setters are `const fn`s: without a named policy, the whole policy is a constant and
+    // lives in a static, so a call builds nothing; with one, it is read at each call.
+    let mut setters = TokenStream::new();
     if let Some(retries) = &args.retries {
         let retries = u32::try_from(retries.value).unwrap_or(u32::MAX);
-        policy.extend(quote_spanned!(site=> .retries(#retries)));
+        setters.extend(quote_spanned!(site=> .retries(#retries)));
     }
     if let Some(jitter) = &args.jitter {
         let variant = syn::Ident::new(jitter.value, site);
-        policy.extend(quote_spanned!(site=> .jitter(::resilient::__private::Jitter::#variant)));
+        setters.extend(quote_spanned!(site=> .jitter(::resilient::__private::Jitter::#variant)));
     }
     let durations = [
         ("base_delay", &args.base_delay),
@@ -262,11 +253,35 @@ fn retry_loop(
         if let Some(value) = value {
             let setter = syn::Ident::new(setter, site);
             let nanos = value.value;
-            policy.extend(quote_spanned! {site=>
+            setters.extend(quote_spanned! {site=>
                 .#setter(::resilient::__private::Duration::from_nanos(#nanos))
             });
         }
     }
+    let mut statics = TokenStream::new();
+    let policy = match &args.policy {
+        Some(name) => {
+            statics.extend(quote_spanned! {site=>
+                static __RESILIENT_SHARED_POLICY: ::resilient::__private::OnceLock<
+                    ::resilient::__private::SharedPolicy,
+                > = ::resilient::__private::OnceLock::new();
+            });
+            quote_spanned! {site=>
+                let __resilient_policy =
+                    ::resilient::__private::site_policy(&__RESILIENT_SHARED_POLICY, #name)
+                        .get()
+                        #setters;
+                let __resilient_policy = &__resilient_policy;
+            }
+        }
+        None => {
+            statics.extend(quote_spanned! {site=>
+                static __RESILIENT_POLICY: ::resilient::__private::RetryPolicy =
+                    ::resilient::__private::RetryPolicy::new() #setters;
+            });
+            quote_spanned!(site=> let __resilient_policy = &__RESILIENT_POLICY;)
+        }
+    };
 
     let breaker = match &args.breaker {
         Some(name) => {
@@ -299,9 +314,9 @@ fn retry_loop(
     quote_spanned! {site=>
         {
             #statics
-            let __resilient_policy = #policy;
+            #policy
             let mut __resilient_call = ::resilient::__private::Call::new(
-                &__resilient_policy,
+                __resilient_policy,
                 #breaker,
                 #classifier,
             )
