@@ -1,6 +1,4 @@
-//! Retries with jittered exponential backoff and circuit breakers shared by name, for async
-//! functions that call flaky services.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub use resilient_macros::resilient;
