@@ -53,6 +53,7 @@
 //!   `info` when it half-opens or closes.
 
 #![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod backoff;
 mod breaker;
