@@ -47,11 +47,18 @@ async fn through_call(x: u64, breaker: Option<&Breaker>) -> Result<u64, Error> {
     }
 }
 
+/// The same trivial fn under the attribute, with a named breaker: what a user writes.
+#[resilient::resilient(breaker = "bench-attr")]
+async fn annotated(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_add(1))
+}
+
 fn single_thread(c: &mut Criterion) {
     let rt = runtime();
     let named = resilient::breaker("bench-single");
     let mut group = c.benchmark_group("single thread");
     group.bench_function("direct", |b| b.iter_custom(|n| looped(&rt, n, trivial)));
+    group.bench_function("attribute", |b| b.iter_custom(|n| looped(&rt, n, annotated)));
     group.bench_function("retry", |b| {
         b.iter_custom(|n| looped(&rt, n, |x| through_call(x, None)))
     });

@@ -25,7 +25,11 @@ impl From<resilient::Error> for CallError {
 /// Fails with `Busy` until `succeed_on` attempts have run, counting them in `attempts`.
 async fn flaky(attempts: &AtomicU32, succeed_on: u32) -> Result<u32, CallError> {
     let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-    if attempt >= succeed_on { Ok(attempt) } else { Err(CallError::Busy) }
+    if attempt >= succeed_on {
+        Ok(attempt)
+    } else {
+        Err(CallError::Busy)
+    }
 }
 
 #[resilient(retries = 3, jitter = "none", base_delay = "10ms")]
@@ -59,7 +63,12 @@ async fn zero_retries_means_one_attempt() {
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }
 
-#[resilient(retries = 4, jitter = "none", base_delay = "100ms", max_delay = "300ms")]
+#[resilient(
+    retries = 4,
+    jitter = "none",
+    base_delay = "100ms",
+    max_delay = "300ms"
+)]
 async fn timed(starts: &std::sync::Mutex<Vec<Instant>>) -> Result<(), CallError> {
     starts.lock().unwrap().push(Instant::now());
     Err(CallError::Busy)
@@ -87,7 +96,12 @@ async fn equal_jitter(starts: &std::sync::Mutex<Vec<Instant>>) -> Result<(), Cal
     Err(CallError::Busy)
 }
 
-#[resilient(retries = 6, jitter = "decorrelated", base_delay = "100ms", max_delay = "1s")]
+#[resilient(
+    retries = 6,
+    jitter = "decorrelated",
+    base_delay = "100ms",
+    max_delay = "1s"
+)]
 async fn decorrelated_jitter(starts: &std::sync::Mutex<Vec<Instant>>) -> Result<(), CallError> {
     starts.lock().unwrap().push(Instant::now());
     Err(CallError::Busy)
@@ -114,13 +128,19 @@ async fn jittered_delays_stay_within_their_bounds() {
         let _ = equal_jitter(&starts).await;
         for (k, gap) in gaps(starts).into_iter().enumerate() {
             let ceiling = (ms(100) * 2u32.pow(k as u32)).min(ms(1000));
-            assert!(gap >= ceiling / 2 && gap <= ceiling, "equal jitter: retry {k}: {gap:?}");
+            assert!(
+                gap >= ceiling / 2 && gap <= ceiling,
+                "equal jitter: retry {k}: {gap:?}"
+            );
         }
 
         let starts = std::sync::Mutex::new(Vec::new());
         let _ = decorrelated_jitter(&starts).await;
         for gap in gaps(starts) {
-            assert!(gap >= ms(100) && gap <= ms(1000), "decorrelated jitter: {gap:?}");
+            assert!(
+                gap >= ms(100) && gap <= ms(1000),
+                "decorrelated jitter: {gap:?}"
+            );
         }
     }
 }
@@ -155,16 +175,25 @@ async fn functions_in_two_modules_share_a_breaker_by_name() {
 
     assert_eq!(billing::charge(true, &runs).await, Err(CallError::Busy));
     assert_eq!(billing::charge(true, &runs).await, Err(CallError::Busy));
-    assert_eq!(resilient::breaker("attribute-shared").state(), BreakerState::Open);
+    assert_eq!(
+        resilient::breaker("attribute-shared").state(),
+        BreakerState::Open
+    );
 
     // The failures in `billing` opened the breaker `invoices` goes through: its body never runs.
     let refused = invoices::send(&runs).await.unwrap_err();
-    assert!(matches!(&refused, CallError::Resilience(e) if e.is_rejected()), "{refused:?}");
+    assert!(
+        matches!(&refused, CallError::Resilience(e) if e.is_rejected()),
+        "{refused:?}"
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
     tokio::time::advance(Duration::from_secs(31)).await;
     assert_eq!(invoices::send(&runs).await, Ok(()));
-    assert_eq!(resilient::breaker("attribute-shared").state(), BreakerState::Closed);
+    assert_eq!(
+        resilient::breaker("attribute-shared").state(),
+        BreakerState::Closed
+    );
 }
 
 #[resilient(retries = 5, breaker = "attribute-open")]
@@ -175,18 +204,18 @@ async fn behind_open_breaker(runs: &AtomicU32) -> Result<(), CallError> {
 
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_rejects_without_running_the_body() {
-    let breaker = resilient::configure_breaker(
-        "attribute-open",
-        BreakerConfig::new().failure_threshold(1),
-    )
-    .unwrap();
+    let breaker =
+        resilient::configure_breaker("attribute-open", BreakerConfig::new().failure_threshold(1))
+            .unwrap();
     breaker.try_acquire().unwrap().failure();
     assert_eq!(breaker.state(), BreakerState::Open);
 
     let runs = AtomicU32::new(0);
     let started = Instant::now();
     let error = behind_open_breaker(&runs).await.unwrap_err();
-    let CallError::Resilience(error) = error else { panic!("{error:?}") };
+    let CallError::Resilience(error) = error else {
+        panic!("{error:?}")
+    };
     assert!(error.is_rejected());
     assert_eq!(error.breaker(), Some("attribute-open"));
     assert_eq!(runs.load(Ordering::SeqCst), 0);
@@ -200,7 +229,9 @@ async fn under_named_policy(attempts: &AtomicU32) -> Result<u32, CallError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_named_policy_is_read_on_every_call_and_keys_override_it() {
-    let named = RetryPolicy::new().retries(1).base_delay(Duration::from_secs(5));
+    let named = RetryPolicy::new()
+        .retries(1)
+        .base_delay(Duration::from_secs(5));
     resilient::configure_policy("attribute-policy", named).unwrap();
     let attempts = AtomicU32::new(0);
     let started = Instant::now();
@@ -255,7 +286,11 @@ mod classify {
 #[resilient(retries = 1, jitter = "none", base_delay = "1ms", retry_if = classify::verdict)]
 async fn with_verdict_classifier(attempts: &AtomicU32) -> Result<u32, CallError> {
     let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-    if attempt == 1 { Err(CallError::Throttled(Duration::from_secs(2))) } else { Ok(attempt) }
+    if attempt == 1 {
+        Err(CallError::Throttled(Duration::from_secs(2)))
+    } else {
+        Ok(attempt)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,7 +300,10 @@ async fn retry_if_with_a_verdict_honours_retry_after() {
     assert_eq!(with_verdict_classifier(&attempts).await, Ok(2));
     let waited = started.elapsed();
     // At least the hint, plus at most a tenth of it as spread.
-    assert!(waited >= Duration::from_secs(2) && waited <= Duration::from_millis(2_200), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited <= Duration::from_millis(2_200),
+        "{waited:?}"
+    );
 }
 
 struct Session {
@@ -287,7 +325,10 @@ impl Session {
 
 #[tokio::test(start_paused = true)]
 async fn a_mut_self_method_mutates_on_every_attempt() {
-    let mut session = Session { attempts: 0, log: Vec::new() };
+    let mut session = Session {
+        attempts: 0,
+        log: Vec::new(),
+    };
     assert_eq!(session.send("hello".to_owned()).await, Ok(3));
     assert_eq!(session.attempts, 3);
     assert_eq!(session.log, ["hello", "hello", "hello"]);
@@ -306,7 +347,11 @@ async fn consume(
     drop(name);
     drop(left);
     drop(right);
-    if attempt < 3 { Err(CallError::Busy) } else { Ok(joined) }
+    if attempt < 3 {
+        Err(CallError::Busy)
+    } else {
+        Ok(joined)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -318,11 +363,20 @@ async fn every_attempt_gets_its_own_copy_of_owned_arguments() {
     assert_eq!(result, Ok("n:[7, 3]:lr".to_owned()));
 }
 
-#[resilient(retries = 5, jitter = "none", base_delay = "1ms", breaker = "attribute-spawn")]
+#[resilient(
+    retries = 5,
+    jitter = "none",
+    base_delay = "1ms",
+    breaker = "attribute-spawn"
+)]
 async fn spawned(attempts: Arc<AtomicU32>, text: String) -> Result<String, CallError> {
     let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
     tokio::task::yield_now().await;
-    if attempt < 3 { Err(CallError::Busy) } else { Ok(text) }
+    if attempt < 3 {
+        Err(CallError::Busy)
+    } else {
+        Ok(text)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +399,10 @@ async fn timeout_cuts_every_attempt() {
     let attempts = AtomicU32::new(0);
     let started = Instant::now();
     let error = slow(&attempts).await.unwrap_err();
-    assert!(matches!(&error, CallError::Resilience(e) if e.is_timeout()), "{error:?}");
+    assert!(
+        matches!(&error, CallError::Resilience(e) if e.is_timeout()),
+        "{error:?}"
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
     assert_eq!(started.elapsed(), Duration::from_secs(5 + 1 + 5 + 2 + 5));
 }
@@ -369,7 +426,10 @@ async fn deadline_bounds_the_whole_call() {
 }
 
 #[resilient(retries = 2, jitter = "none", base_delay = "1ms")]
-async fn early_return_and_question_mark(attempts: &AtomicU32, input: &str) -> Result<u32, CallError> {
+async fn early_return_and_question_mark(
+    attempts: &AtomicU32,
+    input: &str,
+) -> Result<u32, CallError> {
     attempts.fetch_add(1, Ordering::SeqCst);
     if input.is_empty() {
         return Err(CallError::NotFound);
@@ -381,10 +441,19 @@ async fn early_return_and_question_mark(attempts: &AtomicU32, input: &str) -> Re
 #[tokio::test(start_paused = true)]
 async fn return_and_question_mark_end_one_attempt() {
     let attempts = AtomicU32::new(0);
-    assert_eq!(early_return_and_question_mark(&attempts, "").await, Err(CallError::NotFound));
+    assert_eq!(
+        early_return_and_question_mark(&attempts, "").await,
+        Err(CallError::NotFound)
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
     let attempts = AtomicU32::new(0);
-    assert_eq!(early_return_and_question_mark(&attempts, "x").await, Err(CallError::Busy));
+    assert_eq!(
+        early_return_and_question_mark(&attempts, "x").await,
+        Err(CallError::Busy)
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    assert_eq!(early_return_and_question_mark(&attempts, "42").await, Ok(42));
+    assert_eq!(
+        early_return_and_question_mark(&attempts, "42").await,
+        Ok(42)
+    );
 }

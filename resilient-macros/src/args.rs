@@ -86,7 +86,10 @@ impl Parse for Args {
             if !input.peek(Token![=]) {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("`{name}` needs a value: write `{name} = {}`", example(&name)),
+                    format!(
+                        "`{name}` needs a value: write `{name} = {}`",
+                        example(&name)
+                    ),
                 ));
             }
             input.parse::<Token![=]>()?;
@@ -322,7 +325,10 @@ mod tests {
             "`timeout` takes a duration string: write `timeout = \"30s\"`"
         );
         assert!(message("retry_if = \"f\"").starts_with("`retry_if` takes the path"));
-        assert_eq!(message("breaker"), "`breaker` needs a value: write `breaker = \"openai\"`");
+        assert_eq!(
+            message("breaker"),
+            "`breaker` needs a value: write `breaker = \"openai\"`"
+        );
     }
 
     #[test]

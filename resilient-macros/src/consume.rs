@@ -145,7 +145,13 @@ mod tests {
 
     #[test]
     fn borrows_need_no_clone() {
-        assert!(check("s: String", "{ takes(&s); takes(&mut s); takes(&s.field.x) }").is_empty());
+        assert!(
+            check(
+                "s: String",
+                "{ takes(&s); takes(&mut s); takes(&s.field.x) }"
+            )
+            .is_empty()
+        );
         assert!(check("s: String", "{ fn inner(s: String) -> String { s } }").is_empty());
     }
 
@@ -166,7 +172,13 @@ mod tests {
 
     #[test]
     fn destructured_bindings_are_tracked_one_by_one() {
-        assert_eq!(check("(a, mut b): (String, Vec<u8>)", "{ &a; b.push(1) }"), ["b"]);
-        assert_eq!(check("Pair { left, right: ref r }: Pair", "{ left; r }"), ["left"]);
+        assert_eq!(
+            check("(a, mut b): (String, Vec<u8>)", "{ &a; b.push(1) }"),
+            ["b"]
+        );
+        assert_eq!(
+            check("Pair { left, right: ref r }: Pair", "{ left; r }"),
+            ["left"]
+        );
     }
 }

@@ -25,12 +25,14 @@ pub(crate) enum DurationError {
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const FORM: &str =
-            "write numbers with units h, m, s, ms, us or ns, largest first, like \"250ms\", \"2s\" or \"1m30s\"";
+        const FORM: &str = "write numbers with units h, m, s, ms, us or ns, largest first, like \"250ms\", \"2s\" or \"1m30s\"";
         match self {
             DurationError::Empty => write!(f, "empty duration: {FORM}"),
             DurationError::MissingUnit(number) => {
-                write!(f, "`{number}` has no unit: write \"{number}s\" or \"{number}ms\"")
+                write!(
+                    f,
+                    "`{number}` has no unit: write \"{number}s\" or \"{number}ms\""
+                )
             }
             DurationError::UnknownUnit(unit) => write!(f, "unknown unit `{unit}`: {FORM}"),
             DurationError::MissingNumber(unit) => {
@@ -40,7 +42,9 @@ impl fmt::Display for DurationError {
                 f,
                 "unit `{unit}` is repeated or comes after a smaller unit: {FORM}"
             ),
-            DurationError::TooLong => f.write_str("duration too long: the limit is about 584 years"),
+            DurationError::TooLong => {
+                f.write_str("duration too long: the limit is about 584 years")
+            }
         }
     }
 }
@@ -55,9 +59,13 @@ pub(crate) fn parse(text: &str) -> Result<u64, DurationError> {
     // Units must shrink from part to part, which rules out "1s1s" and "30s1m" alike.
     let mut smallest_so_far = usize::MAX;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(digits);
-        let letters = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let letters = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(letters);
 
         if number.is_empty() {

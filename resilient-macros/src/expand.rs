@@ -168,8 +168,7 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
 }
 
 fn boxed_stmts_mut(function: &mut Function) -> Option<&mut Vec<Stmt>> {
-    let Some(Stmt::Expr(Expr::Call(call), None)) = function.body.as_mut()?.stmts.last_mut()
-    else {
+    let Some(Stmt::Expr(Expr::Call(call), None)) = function.body.as_mut()?.stmts.last_mut() else {
         return None;
     };
     match call.args.first_mut() {
@@ -188,16 +187,23 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
     candidates
         .iter()
         .filter(|binding| consumed.contains(&binding.ident.to_string()))
-        .map(|Binding { ident, mutable, span, ty }| {
-            let mutability = mutable.then(|| quote!(mut));
-            // The type, where it is known, keeps the compiler from suggesting `&arg`, which
-            // would satisfy `Clone` by cloning a reference.
-            let ty = ty.as_ref().map(|ty| quote!(::<#ty>));
-            let clone = quote_spanned!(*span=>
-                ::resilient::__private::attempt_arg #ty (&#ident)
-            );
-            quote!(let #mutability #ident = #clone;)
-        })
+        .map(
+            |Binding {
+                 ident,
+                 mutable,
+                 span,
+                 ty,
+             }| {
+                let mutability = mutable.then(|| quote!(mut));
+                // The type, where it is known, keeps the compiler from suggesting `&arg`, which
+                // would satisfy `Clone` by cloning a reference.
+                let ty = ty.as_ref().map(|ty| quote!(::<#ty>));
+                let clone = quote_spanned!(*span=>
+                    ::resilient::__private::attempt_arg #ty (&#ident)
+                );
+                quote!(let #mutability #ident = #clone;)
+            },
+        )
         .collect()
 }
 

@@ -203,7 +203,12 @@ pub(crate) fn boxed_body(function: &Function) -> Option<&Vec<Stmt>> {
     let Expr::Path(callee) = &*call.func else {
         return None;
     };
-    let names: Vec<String> = callee.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let names: Vec<String> = callee
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     if !names.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
         return None;
     }
@@ -223,5 +228,8 @@ pub(crate) fn is_boxed_ret(local: &Local) -> bool {
         return false;
     };
     ident.ident == "__ret"
-        && matches!(local.init.as_ref().map(|init| &*init.expr), Some(Expr::Block(_)))
+        && matches!(
+            local.init.as_ref().map(|init| &*init.expr),
+            Some(Expr::Block(_))
+        )
 }

@@ -57,15 +57,15 @@ use proc_macro::TokenStream;
 ///
 /// | key | value | meaning |
 /// | --- | --- | --- |
-/// | `retries` | integer, at most 100 | retries **after** the first attempt: 3 means at most 4 attempts |
+/// | `retries` | integer, at most 100 | retries **after** the first attempt: 3 means 4 attempts |
 /// | `jitter` | `"none"`, `"full"`, `"equal"`, `"decorrelated"` | how each delay is randomised |
 /// | `base_delay` | duration string | the ceiling of the first delay; it doubles for each retry |
 /// | `max_delay` | duration string, above zero | the cap on every delay |
 /// | `timeout` | duration string, above zero | how long one attempt may run |
 /// | `deadline` | duration string, above zero | how long the whole call may take |
 /// | `breaker` | string | the name of a circuit breaker shared across the process |
-/// | `policy` | string | the name of a retry policy, read at each call; keys written here override it |
-/// | `retry_if` | path to a `fn(&E) -> bool` or `fn(&E) -> Verdict` | which errors are worth retrying |
+/// | `policy` | string | the name of a retry policy, read at each call; keys here override it |
+/// | `retry_if` | path of a `fn(&E) -> bool` or `fn(&E) -> Verdict` | which errors to retry |
 ///
 /// Durations are integers with units `h`, `m`, `s`, `ms`, `us` or `ns`, largest first:
 /// `"250ms"`, `"2s"`, `"1m30s"`, `"1h2m3s500ms"`. They are read, and every value checked, at
@@ -132,7 +132,8 @@ use proc_macro::TokenStream;
 /// # use resilient::{BreakerConfig, resilient};
 /// #[resilient(retries = 0, breaker = "docs-payments")]
 /// async fn charge(ok: bool) -> Result<(), resilient::Error> {
-///     if ok { Ok(()) } else { Err(resilient::Error::Timeout { attempt: 1, after: Default::default() }) }
+///     let down = resilient::Error::Timeout { attempt: 1, after: Default::default() };
+///     if ok { Ok(()) } else { Err(down) }
 /// }
 ///
 /// #[resilient(breaker = "docs-payments")]
@@ -141,7 +142,8 @@ use proc_macro::TokenStream;
 /// }
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// resilient::configure_breaker("docs-payments", BreakerConfig::new().failure_threshold(1)).unwrap();
+/// let config = BreakerConfig::new().failure_threshold(1);
+/// resilient::configure_breaker("docs-payments", config).unwrap();
 /// assert!(charge(false).await.is_err());
 /// // `charge` opened the breaker, so `refund` is refused without running.
 /// assert!(refund().await.unwrap_err().is_rejected());

@@ -33,9 +33,21 @@ pub(crate) fn validate(args: &Args) -> syn::Result<()> {
     }
 
     let above_zero = [
-        ("timeout", &args.timeout, "remove it for no per-attempt limit"),
-        ("deadline", &args.deadline, "remove it for no limit on the whole call"),
-        ("max_delay", &args.max_delay, "use `base_delay = \"0s\"` for retries without waiting"),
+        (
+            "timeout",
+            &args.timeout,
+            "remove it for no per-attempt limit",
+        ),
+        (
+            "deadline",
+            &args.deadline,
+            "remove it for no limit on the whole call",
+        ),
+        (
+            "max_delay",
+            &args.max_delay,
+            "use `base_delay = \"0s\"` for retries without waiting",
+        ),
     ];
     for (key, value, fix) in above_zero {
         if let Some(Spanned { value: 0, span }) = value {
@@ -103,7 +115,11 @@ fn delay_order(args: &Args) -> Option<syn::Error> {
 }
 
 fn empty_name(key: &str, name: &LitStr) -> syn::Error {
-    let example = if key == "breaker" { "openai" } else { "default" };
+    let example = if key == "breaker" {
+        "openai"
+    } else {
+        "default"
+    };
     syn::Error::new(
         name.span(),
         format!("the {key} name is empty; name it, like `{key} = \"{example}\"`"),
@@ -122,19 +138,34 @@ mod tests {
     #[test]
     fn sane_settings_pass() {
         assert_eq!(check(""), Ok(()));
-        assert_eq!(check("retries = 100, base_delay = \"0s\", max_delay = \"1s\""), Ok(()));
+        assert_eq!(
+            check("retries = 100, base_delay = \"0s\", max_delay = \"1s\""),
+            Ok(())
+        );
         assert_eq!(check("policy = \"p\", max_delay = \"1ms\""), Ok(()));
     }
 
     #[test]
     fn too_many_retries() {
-        assert!(check("retries = 101").unwrap_err().contains("maximum of 100"));
+        assert!(
+            check("retries = 101")
+                .unwrap_err()
+                .contains("maximum of 100")
+        );
     }
 
     #[test]
     fn zero_limits() {
-        assert!(check("timeout = \"0s\"").unwrap_err().starts_with("`timeout` must be above zero"));
-        assert!(check("deadline = \"0ms\"").unwrap_err().starts_with("`deadline` must be"));
+        assert!(
+            check("timeout = \"0s\"")
+                .unwrap_err()
+                .starts_with("`timeout` must be above zero")
+        );
+        assert!(
+            check("deadline = \"0ms\"")
+                .unwrap_err()
+                .starts_with("`deadline` must be")
+        );
         assert!(check("max_delay = \"0s\", base_delay = \"0s\"").is_err());
     }
 
@@ -144,8 +175,16 @@ mod tests {
             check("base_delay = \"2s\", max_delay = \"1s\"").unwrap_err(),
             "`max_delay` (1s) is below `base_delay` (2s); raise `max_delay` or lower `base_delay`"
         );
-        assert!(check("max_delay = \"500ms\"").unwrap_err().contains("default `base_delay` (1s)"));
-        assert!(check("base_delay = \"2m\"").unwrap_err().contains("default `max_delay` (60s)"));
+        assert!(
+            check("max_delay = \"500ms\"")
+                .unwrap_err()
+                .contains("default `base_delay` (1s)")
+        );
+        assert!(
+            check("base_delay = \"2m\"")
+                .unwrap_err()
+                .contains("default `max_delay` (60s)")
+        );
     }
 
     #[test]
