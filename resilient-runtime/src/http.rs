@@ -7,7 +7,7 @@
 //! | 408, 409, 429 and every 5xx | transient, with the server's wait hint when it sent one |
 //! | 429 whose error code is `insufficient_quota` (the account is out of credit) | permanent |
 //! | every other status (400, 401, 403, 404, 422 …) | permanent |
-//! | a URL that cannot be used, a redirect loop, a body that does not decode | permanent |
+//! | a URL that cannot be used, a redirect loop, a whole body that does not parse | permanent |
 //!
 //! The statuses are the ones the official OpenAI SDKs retry. Wait hints are read, first found
 //! wins, from `retry-after-ms` (milliseconds), `Retry-After` (delta-seconds or an HTTP-date), and
@@ -64,6 +64,7 @@
 
 #![cfg(feature = "reqwest")]
 
+use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -82,12 +83,32 @@ pub fn classify_error(error: &reqwest::Error) -> Verdict {
     if let Some(status) = error.status() {
         return classify_status(status);
     }
-    if error.is_builder() || error.is_redirect() || error.is_decode() {
+    if error.is_decode() {
+        // reqwest also reports a body cut off mid-read as a decode error; only a body that
+        // arrived whole and still does not parse would fail the same way again.
+        return Verdict::transient_if(cut_off(error));
+    }
+    if error.is_builder() || error.is_redirect() {
         // The same request would fail the same way: nothing on the wire was at fault.
         return Verdict::Permanent;
     }
     // Connect, timeout, request and body errors are the network's: worth another try.
     Verdict::Transient
+}
+
+/// Whether a decode error was caused by the body failing to arrive rather than by its content.
+fn cut_off(error: &reqwest::Error) -> bool {
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let network = inner
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|e| e.is_body() || e.is_timeout());
+        if network || inner.is::<std::io::Error>() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// What an error response means, from its status, its headers and the error code of its body

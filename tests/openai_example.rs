@@ -1,0 +1,161 @@
+//! Runs the `openai` example as a user would: with no API key it plays its story against the
+//! simulated server, exits 0 and prints the summary; with one, its failures are explained.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use support::{Reply, SimServer};
+
+/// The example binary, built by `cargo build --example openai` into this test's own target
+/// directory and profile, once per test process: a binary left by an earlier build may be stale
+/// when only this test was rebuilt.
+fn example_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // <target>/<profile>/deps/openai_example-<hash>
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "--example", "openai", "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "cargo build --example openai failed");
+        profile_dir
+            .join("examples")
+            .join(format!("openai{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(example_binary())
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_a_key_it_plays_the_story_and_prints_the_summary() {
+    let output = run(&["--batch", "12", "--concurrency", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("simulated OpenAI server"), "{first}");
+    for row in [
+        "summary",
+        "calls",
+        "attempts sent by the client",
+        "successes",
+        "failures",
+        "rejected by the breaker",
+        "requests the server received",
+        "total time",
+    ] {
+        assert!(stdout.contains(row), "no `{row}` in:\n{stdout}");
+    }
+    // The story's own landmarks, in the log.
+    for event in [
+        "retrying",
+        "circuit breaker",
+        "half-open",
+        "answered 200 OK",
+    ] {
+        assert!(stderr.contains(event), "no `{event}` in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_explains_the_flags() {
+    let output = run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--batch",
+        "--concurrency",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+    ] {
+        assert!(help.contains(flag), "no `{flag}` in:\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let output = run(&["--batch", "many"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--batch needs a positive number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn with_a_key_failures_are_explained_not_panicked() {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap();
+    let cases = [
+        ("not a url", "invalid URL"),
+        ("ftp://example.com/v1", "invalid URL"),
+        (&*format!("http://{refused}/v1"), "could not connect"),
+    ];
+    for (base_url, expected) in cases {
+        let output = Command::new(example_binary())
+            .arg("Say hello")
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("OPENAI_BASE_URL", base_url)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{base_url}");
+        assert!(stderr.contains(expected), "{base_url}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{base_url}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_a_401_says_to_check_the_key() {
+    let server = SimServer::start().await.unwrap();
+    server.set_standing(Reply::status(401));
+    let base_url = server.base_url();
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(example_binary())
+            .arg("Say hello")
+            .env("OPENAI_API_KEY", "sk-wrong")
+            .env("OPENAI_BASE_URL", base_url)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 401 Unauthorized (invalid_api_key)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("check OPENAI_API_KEY"), "{stderr}");
+    assert_eq!(server.requests(), 1, "a 401 is not retried");
+}
