@@ -81,18 +81,25 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
             }
         }
     }
-    let Some(body) = function.body.take() else {
+    let Some(mut body) = function.body.take() else {
         // `item::shape` has already turned a missing body into an error.
         return function.into_tokens();
     };
     let consumed = consume::consumed(&body, &candidates);
+    let mut reborrow = None;
+    if let Some(self_token) = mut_self(&function.sig) {
+        let renamed = syn::Ident::new("__resilient_self", self_token.span);
+        RenameSelf(&renamed).visit_block_mut(&mut body);
+        reborrow = Some(quote!(let #renamed = &mut *#self_token;));
+    }
     for input in &mut function.sig.inputs {
         if let FnArg::Typed(typed) = input {
             unmut(&mut typed.pat, &consumed);
         }
     }
 
-    let clones = clones(&candidates, &consumed);
+    let mut clones = clones(&candidates, &consumed);
+    clones.extend(reborrow);
     let body = retry_loop(args, &function.sig.ident, output, &clones, &body);
     function.body = Some(Block {
         brace_token: Default::default(),
@@ -179,6 +186,75 @@ fn boxed_stmts_mut(function: &mut Function) -> Option<&mut Vec<Stmt>> {
 
 fn is_self(expr: &Expr) -> bool {
     matches!(expr, Expr::Path(path) if path.path.is_ident("self"))
+}
+
+/// The `self` of a `&mut self` method.
+fn mut_self(sig: &syn::Signature) -> Option<syn::Token![self]> {
+    let Some(FnArg::Receiver(receiver)) = sig.inputs.first() else {
+        return None;
+    };
+    let mutable = match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
+        syn::ReceiverKind::Typed(_, ty) => {
+            matches!(&**ty, Type::Reference(reference) if reference.mutability.is_some())
+        }
+        _ => false,
+    };
+    mutable.then_some(receiver.self_token)
+}
+
+/// Renames `self` in a body to the attempt's own reborrow of it.
+///
+/// A `&mut` reference is not `Copy`: a body that moves `self` into an `async move` block or a
+/// `move` closure (as `#[tracing::instrument]` does when it runs first) would move it out of
+/// the loop in the first attempt. Each attempt instead gets `&mut *self`, under a name of its
+/// own, which it may move freely.
+struct RenameSelf<'a>(&'a syn::Ident);
+
+impl VisitMut for RenameSelf<'_> {
+    fn visit_expr_path_mut(&mut self, path: &mut syn::ExprPath) {
+        if path.qself.is_none() && path.path.is_ident("self") {
+            let span = path.path.segments[0].ident.span();
+            path.path.segments[0].ident = syn::Ident::new(&self.0.to_string(), span);
+            return;
+        }
+        visit_mut::visit_expr_path_mut(self, path);
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        mac.tokens = rename_self_tokens(std::mem::take(&mut mac.tokens), self.0);
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {
+        // A nested item has no access to the method's `self`.
+    }
+}
+
+/// `self` in a macro's tokens, unless it starts a path (`self::module`).
+fn rename_self_tokens(tokens: TokenStream, renamed: &syn::Ident) -> TokenStream {
+    use proc_macro2::TokenTree;
+
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    for (at, token) in tokens.iter().enumerate() {
+        let starts_path = matches!(
+            tokens.get(at + 1),
+            Some(TokenTree::Punct(colon)) if colon.as_char() == ':'
+        );
+        out.push(match token {
+            TokenTree::Ident(ident) if ident == "self" && !starts_path => {
+                TokenTree::Ident(syn::Ident::new(&renamed.to_string(), ident.span()))
+            }
+            TokenTree::Group(group) => {
+                let inner = rename_self_tokens(group.stream(), renamed);
+                let mut renamed_group = proc_macro2::Group::new(group.delimiter(), inner);
+                renamed_group.set_span(group.span());
+                TokenTree::Group(renamed_group)
+            }
+            other => other.clone(),
+        });
+    }
+    out.into_iter().collect()
 }
 
 /// One clone per consumed binding, spanned at the argument so that a missing `Clone` is
