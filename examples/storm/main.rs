@@ -60,11 +60,7 @@ fn run(options: &Options) -> Result<(), Box<dyn Error>> {
     let scenarios = outage::scenarios(options.seed)?;
 
     if options.csv {
-        println!("strategy,clients,calls,time_ms");
-        for row in &rows {
-            let name = row.strategy.name();
-            println!("{name},{},{:.1},{:.1}", row.clients, row.calls, row.time_ms);
-        }
+        print!("{}", csv(&rows));
     } else {
         print_sweep(options, &rows);
         print_landings(&crowd, &landings);
@@ -88,6 +84,19 @@ fn run(options: &Options) -> Result<(), Box<dyn Error>> {
         }
     }
     Ok(())
+}
+
+/// The sweep as CSV: a header, then one line per strategy and client count.
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from("strategy,clients,calls,time_ms\n");
+    for row in rows {
+        let name = row.strategy.name();
+        out += &format!(
+            "{name},{},{:.1},{:.1}\n",
+            row.clients, row.calls, row.time_ms
+        );
+    }
+    out
 }
 
 fn print_sweep(options: &Options, rows: &[Row]) {
@@ -176,5 +185,21 @@ fn print_outage(scenario: &Scenario) {
             load.peak_retries_per_second(outage.bin),
             load.rejected,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_the_header_and_one_line_per_cell() {
+        let rows = occ::sweep(&[Strategy::None, Strategy::Decorrelated], &[1, 2], 2, 1);
+        let text = csv(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "strategy,clients,calls,time_ms");
+        assert_eq!(lines.len(), 5);
+        assert!(lines[1].starts_with("none,1,1.0,"), "{}", lines[1]);
+        assert!(lines[4].starts_with("decorrelated,2,"), "{}", lines[4]);
     }
 }
