@@ -229,14 +229,13 @@ pub fn sweep(strategies: &[Strategy], clients: &[usize], runs: u32, seed: u64) -
     std::thread::scope(|scope| {
         for _ in 0..workers.min(cells.len()) {
             scope.spawn(|| {
-                while let Some(&(strategy, count)) = cells.get(next.fetch_add(1, Ordering::Relaxed))
-                {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(strategy, count)) = cells.get(index) else {
+                        break;
+                    };
                     let row = average(strategy, count, runs, seed);
-                    let index = cells.iter().position(|&cell| cell == (strategy, count));
-                    let mut rows = rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if let Some(index) = index {
-                        rows[index] = Some(row);
-                    }
+                    rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(row);
                 }
             });
         }
