@@ -16,6 +16,7 @@ const UNITS: [(&str, u64); 6] = [
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum DurationError {
     Empty,
+    Space,
     MissingUnit(String),
     UnknownUnit(String),
     MissingNumber(String),
@@ -28,6 +29,7 @@ impl fmt::Display for DurationError {
         const FORM: &str = "write numbers with units h, m, s, ms, us or ns, largest first, like \"250ms\", \"2s\" or \"1m30s\"";
         match self {
             DurationError::Empty => write!(f, "empty duration: {FORM}"),
+            DurationError::Space => write!(f, "remove the spaces: {FORM}"),
             DurationError::MissingUnit(number) => {
                 write!(
                     f,
@@ -53,6 +55,9 @@ impl fmt::Display for DurationError {
 pub(crate) fn parse(text: &str) -> Result<u64, DurationError> {
     if text.is_empty() {
         return Err(DurationError::Empty);
+    }
+    if text.contains(char::is_whitespace) {
+        return Err(DurationError::Space);
     }
     let mut rest = text;
     let mut total: u64 = 0;
@@ -129,7 +134,7 @@ mod tests {
         assert_eq!(parse("30"), Err(DurationError::MissingUnit("30".into())));
         assert_eq!(parse("1m30"), Err(DurationError::MissingUnit("30".into())));
         assert_eq!(parse("5sec"), Err(DurationError::UnknownUnit("sec".into())));
-        assert_eq!(parse("2 s"), Err(DurationError::UnknownUnit(" s".into())));
+        assert_eq!(parse("2 s"), Err(DurationError::Space));
         assert_eq!(parse("1.5s"), Err(DurationError::UnknownUnit(".".into())));
         assert_eq!(parse("ms"), Err(DurationError::MissingNumber("ms".into())));
         assert_eq!(parse("-1s"), Err(DurationError::MissingNumber("-".into())));

@@ -471,3 +471,62 @@ impl Function {
         quote!(#(#attrs)* #vis #sig #body #semi)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &str, item: &str) -> String {
+        let args: TokenStream = syn::parse_str(args).unwrap();
+        let item: TokenStream = syn::parse_str(item).unwrap();
+        attribute(args, item).to_string()
+    }
+
+    #[test]
+    fn keeps_the_signature_and_loops_over_the_body() {
+        let out = expand(
+            "retries = 2, breaker = \"b\"",
+            "/// Docs.\n#[inline]\n\
+             pub async fn f<T: Clone>(x: T, y: &str) -> Result<T, E> { Ok(x) }",
+        );
+        assert!(out.starts_with("# [doc = \" Docs.\"] # [inline] pub async fn f < T : Clone >"));
+        assert!(out.contains("(x : T , y : & str) -> Result < T , E >"));
+        assert!(out.contains("loop"));
+        assert!(out.contains("site_breaker (& __RESILIENT_BREAKER , \"b\")"));
+        assert!(out.contains(". retries (2u32)"));
+        // `x` is consumed and cloned per attempt; `y` is a reference and left alone.
+        assert!(out.contains("let x = :: resilient :: __private :: attempt_arg :: < T > (& x) ;"));
+        assert!(!out.contains("(& y)"));
+    }
+
+    #[test]
+    fn a_named_policy_is_read_at_each_call() {
+        let out = expand(
+            "policy = \"p\", jitter = \"none\"",
+            "async fn f() -> Result<(), E> { Ok(()) }",
+        );
+        assert!(out.contains("site_policy (& __RESILIENT_SHARED_POLICY , \"p\") . get ()"));
+        assert!(out.contains(". jitter (:: resilient :: __private :: Jitter :: None)"));
+        assert!(!out.contains("static __RESILIENT_POLICY"));
+    }
+
+    #[test]
+    fn errors_come_with_the_function_unchanged() {
+        let item = "fn f(x: u8) -> Result<u8, E> { Ok(x) }";
+        let out = expand("retries = 3", item);
+        assert!(out.starts_with(":: core :: compile_error !"));
+        assert!(out.ends_with(&syn::parse_str::<TokenStream>(item).unwrap().to_string()));
+    }
+
+    #[test]
+    fn mut_self_is_reborrowed_per_attempt() {
+        let out = expand(
+            "",
+            "async fn f(&mut self) -> Result<(), E> { let g = async move { self.x += 1; }; \
+             helper!(self, self::path); g.await; Ok(()) }",
+        );
+        assert!(out.contains("let __resilient_self = & mut * self ;"));
+        assert!(out.contains("__resilient_self . x += 1"));
+        assert!(out.contains("helper ! (__resilient_self , self :: path)"));
+    }
+}
