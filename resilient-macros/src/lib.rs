@@ -261,7 +261,8 @@ use proc_macro::TokenStream;
 ///
 ///     let mut call = Call::new(&POLICY, Some(breaker), AlwaysTransient).operation("chat");
 ///     loop {
-///         // Consumed by-value arguments are cloned here, once per attempt.
+///         // Here each attempt clones the by-value arguments the body consumes, and takes its
+///         // own `&mut *self` in a `&mut self` method.
 ///         let attempt = async {
 ///             if prompt.is_empty() { Err(ChatError::Busy) } else { Ok(format!("echo: {prompt}")) }
 ///         };
