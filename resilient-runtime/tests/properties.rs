@@ -90,3 +90,62 @@ proptest! {
         prop_assert!(attempts <= retries + 1);
     }
 }
+
+/// Server hints come from the network: whatever the bytes, reading them gives a duration or
+/// nothing, never a panic.
+#[cfg(feature = "reqwest")]
+mod hints {
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use resilient_runtime::http::{
+        parse_reset, parse_retry_after, parse_retry_after_ms, retry_hint,
+    };
+
+    /// Text that looks like a hint often enough to reach the deep branches.
+    fn hintish() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9.hmsuµn -]{0,24}",
+            "[0-9]{1,30}",
+            "(Mon|Sun|Xyz), [0-9]{1,2} (Jan|Feb|Dec) [0-9]{1,5} [0-9:]{1,9} GMT",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn hint_parsers_never_panic(text in hintish(), seconds in any::<u64>()) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds % (1 << 40));
+            let _ = parse_retry_after_ms(&text);
+            let _ = parse_retry_after(&text, now);
+            let _ = parse_reset(&text);
+        }
+
+        #[test]
+        fn any_header_bytes_give_a_hint_or_none(
+            bytes in prop::collection::vec(any::<u8>(), 0..40),
+            name in prop::sample::select(vec![
+                "retry-after",
+                "retry-after-ms",
+                "x-ratelimit-reset-requests",
+                "x-ratelimit-reset-tokens",
+                "x-ratelimit-remaining-tokens",
+            ]),
+        ) {
+            // Bytes a header cannot hold never reach a client; every other byte string can.
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut headers = HeaderMap::new();
+                headers.insert(name, value);
+                let _ = retry_hint(&headers);
+            }
+        }
+
+        #[test]
+        fn well_formed_resets_add_up(h in 0u64..100, m in 0u64..60, s in 0u64..60, ms in 0u64..1000) {
+            let text = format!("{h}h{m}m{s}s{ms}ms");
+            let expected = Duration::from_secs(h * 3600 + m * 60 + s) + Duration::from_millis(ms);
+            prop_assert_eq!(parse_reset(&text), Some(expected));
+        }
+    }
+}
