@@ -381,7 +381,12 @@ fn retry_loop(
         None => quote_spanned!(site=> ::core::option::Option::None),
     };
     let classifier = match &args.retry_if {
-        Some(path) => path.to_token_stream(),
+        // Spanned at the path: a classifier for another error type is reported there.
+        Some(path) => {
+            let at_path = path.span();
+            let check = quote!(::resilient::__private::classifier::<#pinned, _>(#path));
+            respanned(check, at_path)
+        }
         None => quote_spanned!(site=> ::resilient::__private::AlwaysTransient),
     };
     let operation = ident.to_string();
@@ -426,6 +431,24 @@ fn retry_loop(
             }
         }
     }
+}
+
+/// `tokens`, every one of them at `span`: the compiler reports a failed bound once per span
+/// among the tokens involved, so one span gives one error.
+fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut group =
+                    proc_macro2::Group::new(group.delimiter(), respanned(group.stream(), span));
+                group.set_span(span);
+                return proc_macro2::TokenTree::Group(group);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// Where to report an error type that lacks `From<resilient::Error>`: at `E` in

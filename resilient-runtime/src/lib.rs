@@ -126,6 +126,59 @@ pub mod __private {
 
     impl<E: From<Error>> ErrorType for E {}
 
+    /// The error type of a function's `Result`, however the `Result` is spelled.
+    pub trait ResultType {
+        /// `E` in `Result<T, E>`.
+        type Error;
+    }
+
+    impl<T, E> ResultType for Result<T, E> {
+        type Error = E;
+    }
+
+    /// A classifier for the errors `E` of the function it is written on.
+    #[diagnostic::on_unimplemented(
+        message = "`retry_if` must name a function that takes `&{E}`, the error type of this function",
+        label = "expected a `fn(&{E}) -> bool` or a `fn(&{E}) -> Verdict`"
+    )]
+    pub trait ClassifierFor<E>: Classify<E> {}
+
+    impl<E, C: Classify<E>> ClassifierFor<E> for C {}
+
+    /// `classifier`, checked once, where `retry_if` is written, against the error type of `R`.
+    #[inline]
+    pub fn classifier<R, C>(classifier: C) -> Checked<R::Error, C>
+    where
+        R: ResultType,
+        C: ClassifierFor<R::Error>,
+    {
+        Checked {
+            classifier,
+            classify: <C as Classify<R::Error>>::classify,
+        }
+    }
+
+    /// A classifier whose fit was checked by [`classifier`]. It classifies through a function
+    /// pointer taken there, so using it asks nothing more of `C`: a mismatch is reported once,
+    /// at the check, and not again wherever the classifier travels.
+    pub struct Checked<E, C> {
+        classifier: C,
+        classify: fn(&C, &E) -> crate::Verdict,
+    }
+
+    impl<E, C> Classify<E> for Checked<E, C> {
+        #[inline]
+        fn classify(&self, error: &E) -> crate::Verdict {
+            (self.classify)(&self.classifier, error)
+        }
+    }
+
+    impl<E, C> core::fmt::Debug for Checked<E, C> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("Checked")
+        }
+    }
+
     /// A by-value argument, cloned for each attempt because the body may consume it.
     #[diagnostic::on_unimplemented(
         message = "`#[resilient]` needs a fresh `{Self}` for every attempt, but `{Self}` is not `Clone`",
