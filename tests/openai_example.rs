@@ -172,3 +172,40 @@ async fn with_a_key_a_401_says_to_check_the_key() {
     assert!(stderr.contains("check OPENAI_API_KEY"), "{stderr}");
     assert_eq!(server.requests(), 1, "a 401 is not retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_the_reply_goes_to_stdout() {
+    let server = SimServer::start().await.unwrap();
+    server.script([Reply::status(503)]);
+    let base_url = server.base_url();
+
+    let run_with_key = move |args: &'static [&'static str]| {
+        let base_url = base_url.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(example_binary())
+                .args(args)
+                .env("OPENAI_API_KEY", "sk-test")
+                .env("OPENAI_BASE_URL", base_url)
+                .env("RUST_LOG", "off")
+                .output()
+                .unwrap()
+        })
+    };
+
+    let single = run_with_key(&["Say", "hello"]).await.unwrap();
+    assert!(single.status.success());
+    let stdout = String::from_utf8_lossy(&single.stdout);
+    assert_eq!(stdout, "(simulated) You said: Say hello\n");
+    assert_eq!(server.requests(), 2, "the 503 was retried");
+
+    let batch = run_with_key(&["--batch", "3", "--concurrency", "2", "Hi"])
+        .await
+        .unwrap();
+    assert!(batch.status.success());
+    let stdout = String::from_utf8_lossy(&batch.stdout);
+    for n in 1..=3 {
+        let line = format!("[{n}] (simulated) You said: Hi (#{n})");
+        assert!(stdout.contains(&line), "no `{line}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("summary"), "{stdout}");
+}
