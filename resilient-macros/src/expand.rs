@@ -133,6 +133,18 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
              please report this with the version of `async-trait` in use",
         )
     };
+    // `#[async_trait]` moves each by-value argument into its future with `let x = x;`; the
+    // signature still tells the types of the plain ones.
+    let mut declared_types = std::collections::HashMap::new();
+    for input in &function.sig.inputs {
+        if let FnArg::Typed(typed) = input
+            && let Pat::Ident(binding) = &*typed.pat
+        {
+            let mut ty = (*typed.ty).clone();
+            InferImplTrait.visit_type_mut(&mut ty);
+            declared_types.insert(binding.ident.to_string(), ty);
+        }
+    }
     let stmts = boxed_stmts_mut(&mut function).ok_or_else(unrecognised)?;
     let Some(at) = stmts
         .iter()
@@ -150,6 +162,7 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
             consume::bindings(&local.pat, &mut candidates);
             for binding in &mut candidates[first..] {
                 binding.span = local.pat.span();
+                binding.ty = declared_types.get(&binding.ident.to_string()).cloned();
             }
         }
     }

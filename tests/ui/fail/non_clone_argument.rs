@@ -22,4 +22,19 @@ async fn post(url: &str, request: Request) -> Result<usize, Failure> {
     Ok(url.len() + send(request))
 }
 
+#[async_trait::async_trait]
+trait Poster {
+    async fn post(&self, request: Request) -> Result<usize, Failure>;
+}
+
+struct Client;
+
+#[async_trait::async_trait]
+impl Poster for Client {
+    #[resilient(retries = 3)]
+    async fn post(&self, request: Request) -> Result<usize, Failure> {
+        Ok(send(request))
+    }
+}
+
 fn main() {}

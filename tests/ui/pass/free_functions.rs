@@ -32,7 +32,10 @@ where
 }
 
 #[resilient(jitter = "equal")]
-async fn impl_trait_args(name: impl Display + Clone, by_ref: &impl Display) -> Result<String, FetchError> {
+async fn impl_trait_args(
+    name: impl Display + Clone,
+    by_ref: &impl Display,
+) -> Result<String, FetchError> {
     Ok(format!("{name} {by_ref}"))
 }
 
@@ -48,10 +51,11 @@ async fn lifetimes<'a>(text: &'a str, _unused: (u8, u8)) -> Result<&'a str, Fetc
 
 #[resilient(retries = 1)]
 async fn question_mark(text: &str) -> Result<u32, FetchError> {
-    let parsed: Result<u32, resilient::Error> = text.parse().map_err(|_| resilient::Error::Timeout {
-        attempt: 1,
-        after: std::time::Duration::from_secs(1),
-    });
+    let parsed: Result<u32, resilient::Error> =
+        text.parse().map_err(|_| resilient::Error::Timeout {
+            attempt: 1,
+            after: std::time::Duration::from_secs(1),
+        });
     let value = parsed?;
     if value == 0 {
         return Ok(1);

@@ -23,15 +23,26 @@ impl From<::resilient::Error> for Failure {
 
 type Result<T> = ::std::result::Result<T, Failure>;
 
-#[::resilient::resilient(retries = 1, timeout = "1s", breaker = "ui-shadowed", policy = "ui-shadowed")]
+#[::resilient::resilient(
+    retries = 1,
+    timeout = "1s",
+    breaker = "ui-shadowed",
+    policy = "ui-shadowed"
+)]
 async fn shadowed(text: String) -> Result<String> {
     let __resilient_call = 1;
     let __resilient_attempt = 2;
     let __resilient_policy = 3;
-    Ok(format!("{text}{}", __resilient_call + __resilient_attempt + __resilient_policy))
+    Ok(format!(
+        "{text}{}",
+        __resilient_call + __resilient_attempt + __resilient_policy
+    ))
 }
 
 fn main() {
-    let runtime = ::tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let runtime = ::tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     assert_eq!(runtime.block_on(shadowed("x".into())).unwrap(), "x6");
 }
