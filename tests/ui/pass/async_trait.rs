@@ -1,5 +1,6 @@
 //! With `#[async_trait]` on the trait or the impl: it runs first, and `#[resilient]` retries the
 //! body inside the boxed future it writes.
+#![deny(warnings)]
 
 use async_trait::async_trait;
 use resilient::resilient;

@@ -1,4 +1,5 @@
 //! Free functions: generics, where clauses, `impl Trait` arguments, attributes and docs.
+#![deny(warnings)]
 
 use std::fmt::Display;
 

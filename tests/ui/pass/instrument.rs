@@ -1,4 +1,5 @@
 //! Side by side with `#[tracing::instrument]`, above and below.
+#![deny(warnings)]
 
 use resilient::resilient;
 

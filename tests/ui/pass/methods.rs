@@ -1,5 +1,6 @@
 //! Methods: `&self` and `&mut self`, `Self` in the body, generic impls, trait methods with a
 //! default body and their overrides in impls.
+#![deny(warnings)]
 
 use resilient::resilient;
 

@@ -1,4 +1,5 @@
 //! The returned future is `Send` whenever the body's is, for every shape.
+#![deny(warnings)]
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The expansion uses absolute paths only: local items named like the paths it uses, or like
 //! the types in its signature, change nothing.
+#![deny(warnings)]
 #![allow(dead_code)]
 
 mod core {}
