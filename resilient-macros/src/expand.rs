@@ -55,13 +55,27 @@ fn rewrite(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 }
 
 // Input:
-//     #[doc = "..."]
+//     #[resilient(retries = 3)]
 //     pub async fn chat(&mut self, prompt: String) -> Result<String, ChatError> { body }
 //
-// Output:
-//     #[doc = "..."]
+// Output (paths into `::resilient::__private` shortened):
 //     pub async fn chat(&mut self, prompt: String) -> Result<String, ChatError> {
-//         <retry loop around `body`, with `prompt` cloned for each attempt>
+//         static __RESILIENT_POLICY: RetryPolicy = RetryPolicy::new().retries(3);
+//         let __resilient_policy = &__RESILIENT_POLICY;
+//         let mut __resilient_call = Call::new(__resilient_policy, None, AlwaysTransient)
+//             .operation("chat");
+//         loop {
+//             let prompt = attempt_arg::<String>(&prompt);   // if `body` may consume it
+//             let __resilient_self = &mut *self;             // `self` in `body` renamed to it
+//             let __resilient_attempt = async {
+//                 let __resilient_ret: Result<String, ChatError> = { body };
+//                 __resilient_ret
+//             };
+//             match attempt(&mut __resilient_call, __resilient_attempt).await {
+//                 ControlFlow::Break(result) => return result,
+//                 ControlFlow::Continue(()) => {}
+//             }
+//         }
 //     }
 fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStream {
     let mut candidates = Vec::new();
