@@ -12,7 +12,7 @@ use syn::visit::{self, Visit};
 use syn::{Block, Expr, Ident, Item, Macro, Pat};
 
 /// A binding introduced by an argument pattern, as the body sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Binding {
     pub(crate) ident: Ident,
     pub(crate) mutable: bool,
