@@ -58,7 +58,9 @@ fn single_thread(c: &mut Criterion) {
     let named = resilient::breaker("bench-single");
     let mut group = c.benchmark_group("single thread");
     group.bench_function("direct", |b| b.iter_custom(|n| looped(&rt, n, trivial)));
-    group.bench_function("attribute", |b| b.iter_custom(|n| looped(&rt, n, annotated)));
+    group.bench_function("attribute", |b| {
+        b.iter_custom(|n| looped(&rt, n, annotated))
+    });
     group.bench_function("retry", |b| {
         b.iter_custom(|n| looped(&rt, n, |x| through_call(x, None)))
     });
