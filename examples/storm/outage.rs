@@ -1,14 +1,20 @@
 //! A scenario the study lacks: the server goes down for a while under a steady stream of calls,
 //! and the retries of its clients multiply the load it sees unless a breaker holds them back.
+//!
+//! Unlike the study's model this one runs the library's own retry loop, [`Retry`], with one
+//! [`Breaker`] per client, on tokio's paused clock.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use resilient::{Backoff, Breaker, BreakerConfig, Jitter, Permit, RetryPolicy};
+use resilient::{Breaker, BreakerConfig, Jitter, Retry, RetryPolicy};
+use tokio::time::Instant;
 
 use crate::occ::nanos;
-use crate::queue::{EventQueue, Nanos, Network};
+use crate::queue::{Nanos, Network};
 
 /// The clients, the outage and the policies under test.
 #[derive(Clone, Copy, Debug)]
@@ -125,7 +131,8 @@ pub struct Load {
     pub offered_down: u64,
     /// Requests that reached the server while it was down.
     pub requests_down: u64,
-    /// Attempts a breaker refused before they left the client.
+    /// Calls a breaker refused before their first attempt left the client. (A call whose
+    /// retry the breaker would refuse ends with its own error instead, as the retry loop does.)
     pub rejected: u64,
 }
 
@@ -203,53 +210,77 @@ pub fn scenarios(seed: u64) -> std::io::Result<Vec<Scenario>> {
         .collect()
 }
 
-/// A message or timer, named by what happens when it fires.
-#[derive(Debug)]
-enum Event {
-    /// A client starts its next call.
-    Tick { client: usize },
-    /// An attempt of call `call` reaches the server.
-    Arrive { call: usize },
-    /// The server's answer reaches the client.
-    Answer { call: usize, ok: bool },
-    /// A backoff ended: call `call` tries again.
-    Retry { call: usize },
-}
-
-/// One call in progress.
-#[derive(Debug)]
-struct Call {
-    client: usize,
-    backoff: Backoff,
-}
-
-/// Runs `setup` through `outage` in virtual time.
+/// Runs `setup` through `outage` with the library's own retry loop and breakers, in virtual time.
 ///
-/// The breakers read tokio's clock, so the run happens inside a current-thread runtime whose
-/// clock is paused and moved to each event's time before the event is handled.
+/// Every client and every call is a task on a current-thread runtime whose clock is paused, so
+/// tokio jumps from one timer to the next and nothing really sleeps. Tokio's timers tick in whole
+/// milliseconds, so each network hop is rounded up to one; the load is counted in far wider bins.
 pub fn simulate(outage: &Outage, setup: Setup, seed: u64) -> std::io::Result<Load> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?;
-    runtime.block_on(run(outage, setup, seed))
+    let local = tokio::task::LocalSet::new();
+    runtime.block_on(local.run_until(run(*outage, setup, seed)))
 }
 
-async fn run(outage: &Outage, setup: Setup, seed: u64) -> std::io::Result<Load> {
-    let breakers = (0..outage.clients)
-        .map(|client| Breaker::new(format!("outage-{client}"), outage.breaker))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(std::io::Error::other)?;
-    let mut state = State {
+/// What the server answers while it is down.
+#[derive(Debug)]
+enum Failure {
+    Down,
+    Resilience(resilient::Error),
+}
+
+impl From<resilient::Error> for Failure {
+    fn from(error: resilient::Error) -> Self {
+        Failure::Resilience(error)
+    }
+}
+
+/// What the tasks of one run share: the server's counters and the network's random draws.
+#[derive(Debug)]
+struct World {
+    outage: Outage,
+    start: Instant,
+    rng: RefCell<SmallRng>,
+    load: RefCell<Load>,
+}
+
+impl World {
+    fn since_start(&self) -> Nanos {
+        nanos(Instant::now().saturating_duration_since(self.start))
+    }
+
+    fn hop(&self) -> Duration {
+        Duration::from_nanos(Network::STUDY.delay(&mut *self.rng.borrow_mut()))
+    }
+
+    /// One attempt: a hop to the server, which counts it and answers, and a hop back.
+    async fn attempt(&self, retry: bool) -> Result<(), Failure> {
+        tokio::time::sleep(self.hop()).await;
+        let now = self.since_start();
+        let down = self.outage.is_down(now);
+        {
+            let mut load = self.load.borrow_mut();
+            load.requests += 1;
+            load.requests_down += u64::from(down);
+            let index = (now / nanos(self.outage.bin).max(1)) as usize;
+            count(&mut load.bins, index);
+            if retry {
+                count(&mut load.retry_bins, index);
+            }
+        }
+        tokio::time::sleep(self.hop()).await;
+        if down { Err(Failure::Down) } else { Ok(()) }
+    }
+}
+
+async fn run(outage: Outage, setup: Setup, seed: u64) -> std::io::Result<Load> {
+    let world = Rc::new(World {
         outage,
-        setup,
-        policy: outage.policy.jitter(setup.jitter()),
-        breakers: &breakers,
-        rng: SmallRng::seed_from_u64(seed),
-        queue: EventQueue::new(),
-        calls: Vec::new(),
-        permits: Vec::new(),
-        load: Load {
+        start: Instant::now(),
+        rng: RefCell::new(SmallRng::seed_from_u64(seed)),
+        load: RefCell::new(Load {
             setup,
             bins: Vec::new(),
             retry_bins: Vec::new(),
@@ -258,103 +289,79 @@ async fn run(outage: &Outage, setup: Setup, seed: u64) -> std::io::Result<Load> 
             offered_down: 0,
             requests_down: 0,
             rejected: 0,
-        },
-    };
+        }),
+    });
+    let mut clients = Vec::new();
     for client in 0..outage.clients {
-        let phase = state.rng.random_range(0..nanos(outage.phase_spread).max(1));
-        state.queue.push(phase, Event::Tick { client });
+        let breaker = Breaker::new(format!("outage-{client}"), outage.breaker)
+            .map_err(std::io::Error::other)?;
+        let phase = world
+            .rng
+            .borrow_mut()
+            .random_range(0..nanos(outage.phase_spread).max(1));
+        let world = Rc::clone(&world);
+        clients.push(tokio::task::spawn_local(async move {
+            call_every_period(world, setup, breaker, phase).await
+        }));
     }
-
-    let start = tokio::time::Instant::now();
-    while let Some((now, event)) = state.queue.pop() {
-        let target = start + Duration::from_nanos(now);
-        let clock = tokio::time::Instant::now();
-        if target > clock {
-            tokio::time::advance(target - clock).await;
-        }
-        state.handle(now, event);
+    for client in clients {
+        client
+            .await
+            .and_then(|calls| calls)
+            .map_err(std::io::Error::other)?;
     }
-    Ok(state.load)
+    let load = world.load.borrow().clone();
+    Ok(load)
 }
 
-/// Everything one run changes as its events fire.
-#[derive(Debug)]
-struct State<'b> {
-    outage: &'b Outage,
+/// One client: a call every period from `phase` on, each in its own task so a slow call never
+/// delays the next.
+async fn call_every_period(
+    world: Rc<World>,
     setup: Setup,
-    policy: RetryPolicy,
-    breakers: &'b [Breaker],
-    rng: SmallRng,
-    queue: EventQueue<Event>,
-    calls: Vec<Call>,
-    /// The breaker permit of each call's attempt in flight, indexed like `calls`.
-    permits: Vec<Option<Permit<'b>>>,
-    load: Load,
-}
-
-impl State<'_> {
-    fn handle(&mut self, now: Nanos, event: Event) {
-        let network = Network::STUDY;
-        match event {
-            Event::Tick { client } => {
-                let next = now + nanos(self.outage.period);
-                if next < nanos(self.outage.duration) {
-                    self.queue.push(next, Event::Tick { client });
-                }
-                self.load.offered += 1;
-                self.load.offered_down += u64::from(self.outage.is_down(now));
-                self.calls.push(Call {
-                    client,
-                    backoff: Backoff::new(&self.policy),
-                });
-                self.permits.push(None);
-                self.attempt(now, self.calls.len() - 1);
-            }
-            Event::Retry { call } => self.attempt(now, call),
-            Event::Arrive { call } => {
-                let down = self.outage.is_down(now);
-                self.load.requests += 1;
-                self.load.requests_down += u64::from(down);
-                let index = (now / nanos(self.outage.bin).max(1)) as usize;
-                count(&mut self.load.bins, index);
-                if self.calls[call].backoff.retries() > 0 {
-                    count(&mut self.load.retry_bins, index);
-                }
-                let answer = now + network.delay(&mut self.rng);
-                self.queue.push(answer, Event::Answer { call, ok: !down });
-            }
-            Event::Answer { call, ok } => {
-                if let Some(permit) = self.permits[call].take() {
-                    if ok {
-                        permit.success()
-                    } else {
-                        permit.failure()
-                    }
-                }
-                let backoff = &mut self.calls[call].backoff;
-                if !ok && backoff.retries() < self.policy.retries {
-                    let wait = nanos(backoff.next_delay(&mut self.rng));
-                    self.queue.push(now + wait, Event::Retry { call });
-                }
-            }
+    breaker: Breaker,
+    phase: Nanos,
+) -> Result<(), tokio::task::JoinError> {
+    let outage = world.outage;
+    let breaker = Rc::new(breaker);
+    let mut calls = Vec::new();
+    let mut at = phase;
+    while at < nanos(outage.duration) {
+        tokio::time::sleep_until(world.start + Duration::from_nanos(at)).await;
+        {
+            let mut load = world.load.borrow_mut();
+            load.offered += 1;
+            load.offered_down += u64::from(outage.is_down(world.since_start()));
         }
-    }
-
-    /// Sends one attempt of `call`. It asks the client's breaker first; a refusal ends the
-    /// call, as it does in the library's retry loop.
-    fn attempt(&mut self, now: Nanos, call: usize) {
-        if self.setup.has_breaker() {
-            match self.breakers[self.calls[call].client].try_acquire() {
-                Ok(permit) => self.permits[call] = Some(permit),
-                Err(_) => {
-                    self.load.rejected += 1;
-                    return;
-                }
+        // Each call seeds its own jitter: one seed for every call would make every client wait
+        // the same, which is the synchronisation jitter is there to break.
+        let seed = world.rng.borrow_mut().random();
+        let policy = outage.policy.jitter(setup.jitter()).seed(seed);
+        let (world, breaker) = (Rc::clone(&world), Rc::clone(&breaker));
+        calls.push(tokio::task::spawn_local(async move {
+            let retry = Retry::new(policy);
+            let retry = if setup.has_breaker() {
+                retry.breaker(&breaker)
+            } else {
+                retry
+            };
+            let mut attempts = 0;
+            let result = retry
+                .run(|| {
+                    attempts += 1;
+                    world.attempt(attempts > 1)
+                })
+                .await;
+            if let Err(Failure::Resilience(error)) = result {
+                world.load.borrow_mut().rejected += u64::from(error.is_rejected());
             }
-        }
-        let arrival = now + Network::STUDY.delay(&mut self.rng);
-        self.queue.push(arrival, Event::Arrive { call });
+        }));
+        at += nanos(outage.period);
     }
+    for call in calls {
+        call.await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
