@@ -12,6 +12,8 @@ use resilient::{Verdict, resilient};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+// The attribute on `chat` takes these names as literals: keep them equal.
+
 /// The name of the circuit breaker every call shares.
 pub const BREAKER: &str = "openai";
 /// The name of the retry policy the call reads its delays and timeout from.
