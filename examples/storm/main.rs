@@ -10,8 +10,9 @@
 //! cargo run --release --example storm -- --help
 //! ```
 //!
-//! Everything is a discrete-event simulation: nothing sleeps, and a fixed seed gives the same
-//! numbers on every machine.
+//! Nothing sleeps. The study's model is a discrete-event simulation with its own event queue;
+//! the outage runs the library's `Retry` loop and breakers as tasks on tokio's paused clock.
+//! A fixed seed gives the same numbers on every run.
 
 mod cli;
 mod landing;
