@@ -36,10 +36,15 @@ fn rewrite(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
         validate::validate(&args)?;
         Ok(args)
     });
-    let function = syn::parse2::<Function>(item).and_then(|function| {
-        let shape = item::shape(&function)?;
-        Ok((function, shape))
-    });
+    let function = syn::parse2::<Function>(item)
+        .map_err(|error| {
+            let message = format!("`#[resilient]` goes on an `async fn` only: {error}");
+            syn::Error::new(error.span(), message)
+        })
+        .and_then(|function| {
+            let shape = item::shape(&function)?;
+            Ok((function, shape))
+        });
     let (args, (function, shape)) = match (args, function) {
         (Ok(args), Ok(function)) => (args, function),
         (Err(mut first), Err(second)) => {
