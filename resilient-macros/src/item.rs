@@ -218,7 +218,7 @@ pub(crate) fn boxed_body(function: &Function) -> Option<&Vec<Stmt>> {
     }
 }
 
-/// Whether `stmt` is `let __ret: R = { body };`, the line of an `#[async_trait]` body that
+/// Whether `local` is `let __ret: R = { body };`, the line of an `#[async_trait]` body that
 /// holds the user's code.
 pub(crate) fn is_boxed_ret(local: &Local) -> bool {
     let Pat::Type(typed) = &local.pat else {
