@@ -9,6 +9,7 @@
 //! OPENAI_API_KEY=sk-... cargo run --example openai -- "Say hello"
 //! ```
 
+mod batch;
 mod client;
 mod server;
 mod story;
@@ -240,7 +241,7 @@ async fn talk_to_openai(options: Options, key: &str) -> ExitCode {
 
     let started = Instant::now();
     let concurrency = options.concurrency.unwrap_or(4);
-    let tally = batch(&client, &prompt, prompts, concurrency).await;
+    let tally = send_batch(&client, &prompt, prompts, concurrency).await;
     let failed = tally.failed();
     print!(
         "{}",
@@ -260,32 +261,18 @@ async fn talk_to_openai(options: Options, key: &str) -> ExitCode {
 }
 
 /// Sends `prompts` numbered copies of `prompt` to the real API, `concurrency` at a time.
-async fn batch(client: &OpenAi, prompt: &str, prompts: usize, concurrency: usize) -> Tally {
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (client, next, prompt) = (client.clone(), next.clone(), prompt.to_owned());
-        workers.spawn(async move {
-            let mut tally = Tally::default();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= prompts {
-                    return tally;
-                }
-                let result = client.chat(&format!("{prompt} (#{})", i + 1)).await;
-                match &result {
-                    Ok(reply) => println!("[{}] {reply}", i + 1),
-                    Err(error) => eprintln!("[{}] error ({}): {error}", i + 1, error.kind()),
-                }
-                tally.record(&result);
-            }
-        });
-    }
-    let mut total = Tally::default();
-    while let Some(Ok(tally)) = workers.join_next().await {
-        total.absorb(tally);
-    }
-    total
+async fn send_batch(client: &OpenAi, prompt: &str, prompts: usize, concurrency: usize) -> Tally {
+    let numbered = (1..=prompts).map(|n| format!("{prompt} (#{n})")).collect();
+    batch::send_all(
+        client,
+        numbered,
+        concurrency,
+        |index, result| match result {
+            Ok(reply) => println!("[{}] {reply}", index + 1),
+            Err(error) => eprintln!("[{}] error ({}): {error}", index + 1, error.kind()),
+        },
+    )
+    .await
 }
 
 fn fail(error: &ChatError, client: &OpenAi) -> ExitCode {

@@ -1,12 +1,9 @@
 //! The scripted story the example plays against its simulated server: every failure mode once,
 //! then a concurrent batch.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::task::JoinSet;
-
+use crate::batch;
 use crate::client::{BREAKER, ChatError, OpenAi};
 use crate::server::{Reply, SimServer};
 use crate::summary::Tally;
@@ -31,7 +28,7 @@ pub async fn play(
     chapter(&format!(
         "a batch of {prompts} prompts, {concurrency} at a time, sharing the breaker"
     ));
-    let batch = batch(server, client, prompts, concurrency).await;
+    let batch = scripted_batch(server, client, prompts, concurrency).await;
     story.tally.absorb(batch);
     story.tally
 }
@@ -143,7 +140,7 @@ async fn wait_for_probe() {
 
 /// Sends `prompts` prompts through `concurrency` workers that share the client and the breaker,
 /// with a rate limit and an overloaded server scattered among the answers.
-pub async fn batch(
+async fn scripted_batch(
     server: &SimServer,
     client: &OpenAi,
     prompts: usize,
@@ -154,30 +151,8 @@ pub async fn batch(
         4 => Reply::status(503),
         _ => Reply::Complete,
     }));
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, next) = (client.clone(), next.clone());
-        workers.spawn(async move {
-            let mut tally = Tally::default();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= prompts {
-                    return tally;
-                }
-                let result = client.chat(&format!("Prompt {i} of the batch")).await;
-                report(&result);
-                tally.record(&result);
-            }
-        });
-    }
-
-    let mut total = Tally::default();
-    while let Some(worker) = workers.join_next().await {
-        match worker {
-            Ok(tally) => total.absorb(tally),
-            Err(error) => tracing::error!("a batch worker failed: {error}"),
-        }
-    }
-    total
+    let prompts = (0..prompts)
+        .map(|i| format!("Prompt {i} of the batch"))
+        .collect();
+    batch::send_all(client, prompts, concurrency, |_, result| report(result)).await
 }
