@@ -18,7 +18,10 @@ async fn trivial(x: u64) -> Result<u64, Error> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// Times `iters` calls of `call` in one loop on a current-thread runtime.
@@ -69,7 +72,11 @@ fn single_thread(c: &mut Criterion) {
     });
     group.bench_function("Retry::run + named breaker", |b| {
         b.iter_custom(|n| {
-            looped(&rt, n, |x| Retry::new(RetryPolicy::new()).breaker(&named).run(move || trivial(x)))
+            looped(&rt, n, |x| {
+                Retry::new(RetryPolicy::new())
+                    .breaker(&named)
+                    .run(move || trivial(x))
+            })
         })
     });
     group.finish();
@@ -96,9 +103,13 @@ fn on_two_threads(
     work: impl Fn(&tokio::runtime::Runtime, u64) -> Duration + Sync,
 ) -> Duration {
     std::thread::scope(|s| {
-        let threads: Vec<_> = (0..2).map(|_| s.spawn(|| work(&runtime(), iters))).collect();
-        let times: Vec<Duration> =
-            threads.into_iter().map(|t| t.join().expect("bench thread")).collect();
+        let threads: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| work(&runtime(), iters)))
+            .collect();
+        let times: Vec<Duration> = threads
+            .into_iter()
+            .map(|t| t.join().expect("bench thread"))
+            .collect();
         times.into_iter().max().unwrap_or_default()
     })
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::backoff::nanos;
 use crate::clock;
+use crate::counter::Counter;
 use crate::error::{ConfigError, Error};
 use std::sync::{Arc, RwLock};
 
@@ -390,20 +391,10 @@ impl Breaker {
     #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> u64) -> Result<Permit<'_>, Error> {
         match self.inner.core.admit(now) {
-            Admission::Admitted { generation, probe } => Ok(Permit {
-                breaker: self,
-                generation,
-                probe,
-                settled: false,
-            }),
+            Admission::Admitted { generation, probe } => Ok(Permit::new(self, generation, probe)),
             Admission::Probing { generation } => {
                 self.changed(BreakerState::Open, BreakerState::HalfOpen);
-                Ok(Permit {
-                    breaker: self,
-                    generation,
-                    probe: true,
-                    settled: false,
-                })
+                Ok(Permit::new(self, generation, true))
             }
             Admission::Refused { retry_in } => Err(Error::Rejected {
                 breaker: self.inner.name.clone(),
@@ -412,6 +403,7 @@ impl Breaker {
         }
     }
 
+    #[cold]
     fn changed(&self, from: BreakerState, to: BreakerState) {
         let name = &*self.inner.name;
         match to {
@@ -444,6 +436,7 @@ impl Breaker {
         }
     }
 
+    #[inline]
     fn settle(&self, generation: u32, probe: bool, outcome: Outcome, now: impl Fn() -> u64) {
         if let Some((from, to)) = self.inner.core.record(generation, probe, outcome, now) {
             self.changed(from, to);
@@ -460,24 +453,35 @@ impl Breaker {
 #[must_use = "a permit records nothing unless success(), failure() or ignore() is called"]
 pub struct Permit<'a> {
     breaker: &'a Breaker,
-    generation: u32,
-    probe: bool,
-    settled: bool,
+    /// The generation it was issued in, with the top bit set for a probe: one word, so the
+    /// permit moves through a call's future as two plain words.
+    ticket: u32,
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("probe", &self.probe)
+            .field("probe", &self.is_probe())
             .finish_non_exhaustive()
     }
 }
 
-impl Permit<'_> {
+impl<'a> Permit<'a> {
+    const PROBE: u32 = 1 << 31;
+
+    fn new(breaker: &'a Breaker, generation: u32, probe: bool) -> Self {
+        let ticket = generation | if probe { Self::PROBE } else { 0 };
+        Permit { breaker, ticket }
+    }
+
+    fn generation(&self) -> u32 {
+        self.ticket & !Self::PROBE
+    }
+
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.ticket & Self::PROBE != 0
     }
 
     /// Records that the call succeeded.
@@ -495,30 +499,33 @@ impl Permit<'_> {
         self.finish(Outcome::Ignored);
     }
 
-    #[inline]
-    pub(crate) fn finish(mut self, outcome: Outcome) {
+    #[inline(always)]
+    pub(crate) fn finish(self, outcome: Outcome) {
         self.finish_with(outcome, clock::now);
     }
 
     #[cfg(all(test, not(resilient_loom)))]
-    fn finish_at(&mut self, outcome: Outcome, now: u64) {
+    fn finish_at(self, outcome: Outcome, now: u64) {
         self.finish_with(outcome, || now);
     }
 
-    #[inline]
-    pub(crate) fn finish_with(&mut self, outcome: Outcome, now: impl Fn() -> u64) {
-        self.settled = true;
-        self.breaker
-            .settle(self.generation, self.probe, outcome, now);
+    #[inline(always)]
+    fn finish_with(self, outcome: Outcome, now: impl Fn() -> u64) {
+        let (generation, probe) = (self.generation(), self.is_probe());
+        let breaker = self.breaker;
+        // Settled: the drop that hands back an unsettled probe's slot must not run.
+        std::mem::forget(self);
+        breaker.settle(generation, probe, outcome, now);
     }
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if !self.settled && self.probe {
+        if self.is_probe() {
             // A probe whose future was dropped: hand its slot back so the breaker is not stuck
             // half-open with every slot held by calls that will never report.
-            self.breaker.inner.core.release_probe(self.generation);
+            self.breaker.inner.core.release_probe(self.generation());
         }
     }
 }
@@ -597,7 +604,7 @@ pub(crate) struct Core {
     open_nanos: AtomicU64,
     probes: AtomicU32,
     window: Window,
-    successes: Striped,
+    successes: Counter,
     failures: AtomicU64,
     ignored: AtomicU64,
     rejections: AtomicU64,
@@ -613,7 +620,7 @@ impl Core {
             open_nanos: AtomicU64::new(0),
             probes: AtomicU32::new(0),
             window: Window::new(),
-            successes: Striped::new(),
+            successes: Counter::new(),
             failures: AtomicU64::new(0),
             ignored: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
@@ -707,6 +714,7 @@ impl Core {
     }
 
     /// Records an outcome; returns the transition it caused, if any.
+    #[inline]
     pub(crate) fn record(
         &self,
         generation: u32,
@@ -915,6 +923,7 @@ impl Window {
     }
 
     /// Records one outcome; returns whether the failure rate now opens the breaker.
+    #[inline]
     fn record(&self, failed: bool) -> bool {
         let size = self.size.load(Ordering::Relaxed);
         if size == 0 {
@@ -962,54 +971,6 @@ impl Window {
         let failures = self.failures.load(Ordering::Relaxed).clamp(0, seen as i64);
         Some(failures as f64 / seen as f64)
     }
-}
-
-/// A success counter split over cache lines, so threads sharing a healthy breaker each add to
-/// their own line instead of fighting over one.
-struct Striped {
-    cells: [Padded; STRIPES],
-}
-
-#[cfg(not(resilient_loom))]
-const STRIPES: usize = 8;
-#[cfg(resilient_loom)]
-const STRIPES: usize = 1;
-
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
-impl Striped {
-    fn new() -> Self {
-        Striped {
-            cells: std::array::from_fn(|_| Padded(AtomicU64::new(0))),
-        }
-    }
-
-    fn add(&self) {
-        self.cells[stripe()].0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.cells
-            .iter()
-            .map(|cell| cell.0.load(Ordering::Relaxed))
-            .sum()
-    }
-}
-
-#[cfg(not(resilient_loom))]
-fn stripe() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES;
-    }
-    STRIPE.with(|stripe| *stripe)
-}
-
-#[cfg(resilient_loom)]
-fn stripe() -> usize {
-    0
 }
 
 #[cfg(all(test, resilient_loom))]
@@ -1121,7 +1082,6 @@ mod tests {
         succeed(&b, 2 * SEC);
         assert_eq!(b.state(), BreakerState::Closed);
         // The call admitted before the breaker opened fails only now: it is counted, not acted on.
-        let mut slow = slow;
         slow.finish_at(Outcome::Failure, 2 * SEC);
         assert_eq!(b.state(), BreakerState::Closed);
         assert_eq!(b.status().failures, 2);
@@ -1129,7 +1089,6 @@ mod tests {
         fail(&b, 3 * SEC);
         let stale_probe = b.acquire_at(5 * SEC).unwrap();
         b.reset();
-        let mut stale_probe = stale_probe;
         stale_probe.finish_at(Outcome::Failure, 5 * SEC);
         assert_eq!(b.state(), BreakerState::Closed);
     }
@@ -1142,7 +1101,7 @@ mod tests {
         assert_eq!(b.status().consecutive_failures, 1);
         fail(&b, 0);
         assert_eq!(b.state(), BreakerState::Open);
-        let mut probe = b.acquire_at(100 * SEC).unwrap();
+        let probe = b.acquire_at(100 * SEC).unwrap();
         probe.finish_at(Outcome::Ignored, 100 * SEC);
         assert_eq!(b.state(), BreakerState::HalfOpen);
         assert_eq!(b.inner.core.inflight(), 0);

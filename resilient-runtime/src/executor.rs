@@ -151,10 +151,11 @@ pub struct Call<'a, C> {
     operation: &'static str,
     attempts: u32,
     started: Option<Instant>,
-    /// The backoff sequence and its generator, made on the first retry: a call that succeeds at
-    /// once never pays for them.
-    retrying: Option<Box<(Backoff, SmallRng)>>,
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The timer and the backoff sequence, made the first time the call needs them: a call that
+    /// has no timeout and succeeds at once never pays for them, and dropping it checks one slot.
+    slow: Option<Box<Slow>>,
+    /// What cuts the running attempt, and when, if anything does.
+    bound_now: Option<(Duration, Cut)>,
 }
 
 impl<'a, C> Call<'a, C> {
@@ -168,8 +169,8 @@ impl<'a, C> Call<'a, C> {
             classifier,
             operation: "",
             attempts: 0,
-            retrying: None,
-            timer: None,
+            slow: None,
+            bound_now: None,
         }
     }
 
@@ -223,16 +224,52 @@ impl<'a, C> Call<'a, C> {
     /// larger, and so the success path of calls that never wait slower.
     fn arm(&mut self, wait: Duration) {
         let at = Instant::now() + wait;
-        match &mut self.timer {
+        match &mut self.slow.get_or_insert_with(Box::default).timer {
             Some(timer) => timer.as_mut().reset(at),
             empty => *empty = Some(Box::pin(tokio::time::sleep_until(at))),
         }
     }
 
+    /// Arms the timer for the attempt about to start, and says what cuts it.
+    #[inline(never)]
+    fn start_timer(&mut self) {
+        self.bound_now = self.bound();
+        if let Some((limit, _)) = self.bound_now {
+            self.arm(limit);
+        }
+    }
+
+    /// The error for an attempt cut after `limit`.
+    #[cold]
+    fn ran_out(&self, limit: Duration, cut: Cut) -> Error {
+        let attempt = self.attempts;
+        match cut {
+            Cut::Timeout => Error::Timeout {
+                attempt,
+                after: limit,
+            },
+            Cut::Deadline => Error::DeadlineExceeded {
+                attempt,
+                deadline: self.policy.deadline.unwrap_or(limit),
+            },
+        }
+    }
+
+    /// The caller's error for a refusal by the breaker.
+    #[cold]
+    fn refused<E: From<Error>>(&self, refused: Error) -> E {
+        tracing::debug!(
+            operation = self.operation,
+            attempt = self.attempts,
+            error = %refused,
+            "call refused by circuit breaker"
+        );
+        refused.into()
+    }
+
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.timer
-            .as_mut()
-            .map_or(Poll::Ready(()), |timer| timer.as_mut().poll(cx))
+        let timer = self.slow.as_mut().and_then(|slow| slow.timer.as_mut());
+        timer.map_or(Poll::Ready(()), |timer| timer.as_mut().poll(cx))
     }
 
     /// What a finished or cut attempt means for the call.
@@ -313,12 +350,13 @@ impl<'a, C> Call<'a, C> {
             return None;
         }
         let policy = self.policy;
-        let (backoff, rng) = &mut **self.retrying.get_or_insert_with(|| {
+        let slow = self.slow.get_or_insert_with(Box::default);
+        let (backoff, rng) = slow.backoff.get_or_insert_with(|| {
             let rng = match policy.seed {
                 Some(seed) => SmallRng::seed_from_u64(seed),
                 None => rand::make_rng(),
             };
-            Box::new((Backoff::new(policy), rng))
+            (Backoff::new(policy), rng)
         });
         let mut delay = backoff.next_delay(rng);
         if let Some(hint) = hint {
@@ -363,6 +401,13 @@ impl<'a, C> Call<'a, C> {
     }
 }
 
+/// The parts of a call that only waiting needs.
+#[derive(Debug, Default)]
+struct Slow {
+    timer: Option<Pin<Box<Sleep>>>,
+    backoff: Option<(Backoff, SmallRng)>,
+}
+
 enum Step<T, E> {
     Done(Result<T, E>),
     Wait,
@@ -378,8 +423,8 @@ enum Cut {
 enum Phase {
     /// Not yet admitted by the breaker.
     Start,
-    /// Running, with the bound that cuts it.
-    Running(Option<(Duration, Cut)>),
+    /// Running; the call holds the bound that cuts it, if any.
+    Running,
     /// Failed, waiting out the backoff before the next attempt.
     Waiting,
     Done,
@@ -418,6 +463,10 @@ where
 {
     type Output = ControlFlow<Result<T, E>>;
 
+    // Inlined into the caller's state machine: returned through memory, the output is written
+    // in narrow stores and read back in wide loads, a stall that costs more than the rest of a
+    // healthy call.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -425,48 +474,60 @@ where
                 Phase::Start => {
                     let call = &mut **this.call;
                     call.attempts = call.attempts.saturating_add(1);
-                    if let Some(breaker) = call.breaker {
-                        match breaker.acquire_with(clock::now) {
-                            Ok(permit) => *this.permit = Some(permit),
-                            Err(refused) => {
-                                tracing::debug!(
-                                    operation = call.operation,
-                                    attempt = call.attempts,
-                                    error = %refused,
-                                    "call refused by circuit breaker"
-                                );
-                                *this.phase = Phase::Done;
-                                return Poll::Ready(ControlFlow::Break(Err(refused.into())));
-                            }
+                    // The permit stays in a local unless the attempt has to wait: written to the
+                    // future and read back at once, it would stall the success path.
+                    let permit = match call.breaker.map(|b| b.acquire_with(clock::now)) {
+                        None => None,
+                        Some(Ok(permit)) => Some(permit),
+                        Some(Err(refused)) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(ControlFlow::Break(Err(call.refused(refused))));
                         }
+                    };
+                    let timed = call.policy.timeout.is_some() || call.policy.deadline.is_some();
+                    if timed {
+                        call.start_timer();
+                        *this.permit = permit;
+                        *this.phase = Phase::Running;
+                        continue;
                     }
-                    let bound = call.bound();
-                    if let Some((limit, _)) = bound {
-                        call.arm(limit);
+                    // The common case, straight through: no timer.
+                    let Poll::Ready(output) = this.attempt.as_mut().poll(cx) else {
+                        *this.permit = permit;
+                        *this.phase = Phase::Running;
+                        return Poll::Pending;
+                    };
+                    // The value goes straight out: wrapping it on the way costs copies that a
+                    // trivial operation would notice.
+                    let error = match output {
+                        Ok(value) => {
+                            if let Some(permit) = permit {
+                                permit.finish(Outcome::Success);
+                            }
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(ControlFlow::Break(Ok(value)));
+                        }
+                        Err(error) => error,
+                    };
+                    match call.settle(permit, Ok(Err(error))) {
+                        Step::Done(result) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(ControlFlow::Break(result));
+                        }
+                        Step::Wait => *this.phase = Phase::Waiting,
                     }
-                    *this.phase = Phase::Running(bound);
                 }
-                Phase::Running(bound) => {
+                Phase::Running => {
                     let outcome = match this.attempt.as_mut().poll(cx) {
                         Poll::Ready(output) => Ok(output),
                         Poll::Pending => {
-                            let Some((limit, cut)) = *bound else {
+                            let Some((limit, cut)) = this.call.bound_now else {
                                 return Poll::Pending;
                             };
                             if this.call.poll_timer(cx).is_pending() {
                                 return Poll::Pending;
                             }
-                            let attempt = this.call.attempts;
-                            Err(match cut {
-                                Cut::Timeout => Error::Timeout {
-                                    attempt,
-                                    after: limit,
-                                },
-                                Cut::Deadline => Error::DeadlineExceeded {
-                                    attempt,
-                                    deadline: this.call.policy.deadline.unwrap_or(limit),
-                                },
-                            })
+                            Err(this.call.ran_out(limit, cut))
                         }
                     };
                     match this.call.settle(this.permit.take(), outcome) {

@@ -59,6 +59,7 @@ mod backoff;
 mod breaker;
 mod classify;
 mod clock;
+mod counter;
 mod error;
 mod executor;
 pub mod http;
