@@ -158,4 +158,29 @@ mod tests {
         assert_eq!(display(90 * S), "90s");
         assert_eq!(display(250 * MS), "250ms");
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a user types between the quotes, the attribute gets a duration or an error
+        /// to show on the literal, never a panic inside the compiler.
+        #[test]
+        fn any_text_parses_or_errs(
+            text in prop_oneof![
+                "[0-9hmsunµ. ]{0,24}",
+                any::<String>(),
+                prop::collection::vec(any::<u8>(), 0..32)
+                    .prop_map(|bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned()),
+            ]
+        ) {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn compound_durations_add_up(h in 0u64..1_000, m in 0u64..60, s in 0u64..60, ms in 0u64..1_000) {
+            let text = format!("{h}h{m}m{s}s{ms}ms");
+            let expected = ((h * 60 + m) * 60 + s) * S + ms * MS;
+            prop_assert_eq!(parse(&text).ok(), Some(expected));
+        }
+    }
 }
