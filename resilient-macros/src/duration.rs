@@ -177,7 +177,12 @@ mod tests {
         }
 
         #[test]
-        fn compound_durations_add_up(h in 0u64..1_000, m in 0u64..60, s in 0u64..60, ms in 0u64..1_000) {
+        fn compound_durations_add_up(
+            h in 0u64..1_000,
+            m in 0u64..60,
+            s in 0u64..60,
+            ms in 0u64..1_000,
+        ) {
             let text = format!("{h}h{m}m{s}s{ms}ms");
             let expected = ((h * 60 + m) * 60 + s) * S + ms * MS;
             prop_assert_eq!(parse(&text).ok(), Some(expected));

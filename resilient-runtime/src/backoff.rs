@@ -124,7 +124,8 @@ impl Backoff {
         self.retry
     }
 
-    /// The ceiling `d` for retry `k` (from 1): `min(max_delay, base_delay · 2^(k−1))`, saturating.
+    /// The ceiling `d` for retry `k` (from 1): `min(max_delay, base_delay · 2^(k−1))`,
+    /// saturating.
     pub fn ceiling(&self, k: u32) -> Duration {
         Duration::from_nanos(self.ceiling_nanos(k))
     }

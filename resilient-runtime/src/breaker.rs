@@ -410,10 +410,11 @@ impl Breaker {
             BreakerState::Open => {
                 let open_for =
                     Duration::from_nanos(self.inner.core.open_nanos.load(Ordering::Relaxed));
-                tracing::warn!(breaker = name, %from, open_ms = open_for.as_millis() as u64, "circuit breaker opened");
+                let open_ms = open_for.as_millis() as u64;
+                tracing::warn!(breaker = name, %from, open_ms, "circuit breaker opened");
             }
             BreakerState::HalfOpen => {
-                tracing::info!(breaker = name, %from, "circuit breaker half-open, admitting probes");
+                tracing::info!(breaker = name, %from, "circuit breaker half-open");
             }
             BreakerState::Closed => tracing::info!(breaker = name, %from, "circuit breaker closed"),
         }

@@ -37,7 +37,10 @@ use crate::policy::RetryPolicy;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let policy = RetryPolicy::new().retries(2).jitter(Jitter::None).base_delay(Duration::from_millis(10));
+/// let policy = RetryPolicy::new()
+///     .retries(2)
+///     .jitter(Jitter::None)
+///     .base_delay(Duration::from_millis(10));
 /// let breaker = resilient_runtime::breaker("docs-fetch");
 /// let mut attempts = 0;
 /// let result: Result<&str, FetchError> = Retry::new(policy)

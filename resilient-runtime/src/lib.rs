@@ -17,7 +17,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! let openai = configure_breaker("docs-openai", BreakerConfig::new().failure_threshold(5)).unwrap();
+//! let config = BreakerConfig::new().failure_threshold(5);
+//! let openai = configure_breaker("docs-openai", config).unwrap();
 //! let policy = RetryPolicy::new()
 //!     .retries(3)
 //!     .jitter(Jitter::Full)

@@ -82,7 +82,9 @@ pub fn policy(name: &str) -> SharedPolicy {
 ///
 /// configure_policy("docs-policy", RetryPolicy::new().retries(7)).unwrap();
 /// assert_eq!(resilient_runtime::policy("docs-policy").get().retries, 7);
-/// let bad = RetryPolicy::new().base_delay(Duration::from_secs(2)).max_delay(Duration::from_secs(1));
+/// let bad = RetryPolicy::new()
+///     .base_delay(Duration::from_secs(2))
+///     .max_delay(Duration::from_secs(1));
 /// assert!(configure_policy("docs-policy", bad).is_err());
 /// ```
 pub fn configure_policy(name: &str, policy: RetryPolicy) -> Result<SharedPolicy, ConfigError> {

@@ -142,7 +142,12 @@ mod hints {
         }
 
         #[test]
-        fn well_formed_resets_add_up(h in 0u64..100, m in 0u64..60, s in 0u64..60, ms in 0u64..1000) {
+        fn well_formed_resets_add_up(
+            h in 0u64..100,
+            m in 0u64..60,
+            s in 0u64..60,
+            ms in 0u64..1000,
+        ) {
             let text = format!("{h}h{m}m{s}s{ms}ms");
             let expected = Duration::from_secs(h * 3600 + m * 60 + s) + Duration::from_millis(ms);
             prop_assert_eq!(parse_reset(&text), Some(expected));
