@@ -368,11 +368,11 @@ impl<'a, C> Call<'a, C> {
             let spread = (hint / 10).clamp(Duration::from_millis(1), Duration::from_secs(1));
             delay = delay.max(hint.saturating_add(rng.random_range(Duration::ZERO..=spread)));
         }
-        let delay_ms = delay.as_secs_f64() * 1_000.0;
+        let delay_ms = millis(delay);
         if let Some(left) = self.time_left()
             && delay >= left
         {
-            let left_ms = left.as_secs_f64() * 1_000.0;
+            let left_ms = millis(left);
             tracing::debug!(
                 operation,
                 attempt,
@@ -402,6 +402,11 @@ impl<'a, C> Call<'a, C> {
         tracing::debug!(operation, attempt, delay_ms, hinted, ?error, "retrying");
         Some(delay)
     }
+}
+
+/// Milliseconds to the microsecond, for log fields: `131.027`, not `131.02693200000002`.
+fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1_000.0
 }
 
 /// The parts of a call that only waiting needs.
