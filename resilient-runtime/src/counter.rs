@@ -56,6 +56,7 @@ impl Counter {
 
 #[cfg(not(resilient_loom))]
 mod slot {
+    use std::cell::Cell;
     use std::sync::{Mutex, PoisonError};
 
     use super::SLOTS;
@@ -66,39 +67,65 @@ mod slot {
     static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
     static FRESH: Mutex<usize> = Mutex::new(0);
 
-    struct Owned(Option<usize>);
+    /// This thread has not asked for a slot yet.
+    const UNCLAIMED: usize = usize::MAX;
+    /// This thread has no slot: all were taken, or it handed its slot back on the way out.
+    const NO_SLOT: usize = usize::MAX - 1;
 
-    impl Owned {
-        fn claim() -> Self {
-            if let Some(index) = FREE.lock().unwrap_or_else(PoisonError::into_inner).pop() {
-                return Owned(Some(index));
-            }
-            let mut fresh = FRESH.lock().unwrap_or_else(PoisonError::into_inner);
-            let index = (*fresh < SLOTS).then_some(*fresh);
-            *fresh += usize::from(index.is_some());
-            Owned(index)
-        }
+    thread_local! {
+        // A plain number with a constant start and nothing to drop, so reading it is one load
+        // on the hot path; the hand-back at exit lives in `OWNED`, touched only when claiming.
+        static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+        static OWNED: Owned = const { Owned(Cell::new(None)) };
     }
+
+    struct Owned(Cell<Option<usize>>);
 
     impl Drop for Owned {
         fn drop(&mut self) {
-            if let Some(index) = self.0 {
-                FREE.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(index);
+            if let Some(index) = self.0.take() {
+                INDEX.set(NO_SLOT);
+                free().push(index);
             }
         }
     }
 
-    thread_local! {
-        static MINE: Owned = Owned::claim();
+    fn free() -> std::sync::MutexGuard<'static, Vec<usize>> {
+        FREE.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// This thread's slot, if it has one. A call made while the thread is exiting, after its
     /// slot went back, counts on the shared counter.
     #[inline]
     pub(super) fn mine() -> Option<usize> {
-        MINE.try_with(|owned| owned.0).ok().flatten()
+        match INDEX.get() {
+            index if index < SLOTS => Some(index),
+            UNCLAIMED => claim(),
+            _ => None,
+        }
+    }
+
+    #[cold]
+    fn claim() -> Option<usize> {
+        let index = free().pop().or_else(|| {
+            let mut fresh = FRESH.lock().unwrap_or_else(PoisonError::into_inner);
+            let index = (*fresh < SLOTS).then_some(*fresh);
+            *fresh += usize::from(index.is_some());
+            index
+        });
+        let Some(index) = index else {
+            INDEX.set(NO_SLOT);
+            return None;
+        };
+        // Arrange the hand-back first; a thread already tearing down its locals cannot, so it
+        // returns the slot at once and counts on the shared counter.
+        if OWNED.try_with(|owned| owned.0.set(Some(index))).is_err() {
+            free().push(index);
+            INDEX.set(NO_SLOT);
+            return None;
+        }
+        INDEX.set(index);
+        Some(index)
     }
 }
 
