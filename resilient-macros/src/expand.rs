@@ -70,7 +70,7 @@ fn rewrite(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 //         let mut __resilient_call = Call::new(__resilient_policy, None, AlwaysTransient)
 //             .operation("chat");
 //         loop {
-//             let prompt = attempt_arg::<String>(&prompt);   // if `body` may consume it
+//             let prompt = fresh::<String>(&prompt);   // if `body` may consume it; see `clones`
 //             let __resilient_self = &mut *self;             // `self` in `body` renamed to it
 //             let __resilient_attempt = async {
 //                 let __resilient_ret: Result<String, ChatError> = { body };
@@ -306,9 +306,35 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                 // The type, where it is known, keeps the compiler from suggesting `&arg`, which
                 // would satisfy `Clone` by cloning a reference.
                 let ty = ty.as_ref().map(|ty| quote!(::<#ty>));
-                let clone = quote_spanned!(*span=>
-                    ::resilient::__private::attempt_arg #ty (&#ident)
+                // A trait of its own per argument, so that a missing `Clone` is reported in
+                // words that name the argument: a diagnostic message can only be a literal.
+                let message = format!(
+                    "`#[resilient]` needs a fresh `{ident}` for every attempt, \
+                     but its type `{{Self}}` is not `Clone`"
                 );
+                let label =
+                    format!("the body may consume `{ident}`, so each attempt gets its own clone");
+                let note = format!(
+                    "borrow it in the body (`&{ident}`), take it by reference, \
+                     or implement `Clone` for `{{Self}}`"
+                );
+                let clone = quote_spanned!(*span=> {
+                    #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                    trait __ResilientFresh: ::core::marker::Sized {
+                        fn __resilient_fresh(&self) -> Self;
+                    }
+                    impl<T: ::core::clone::Clone> __ResilientFresh for T {
+                        #[inline]
+                        fn __resilient_fresh(&self) -> Self {
+                            ::core::clone::Clone::clone(self)
+                        }
+                    }
+                    #[inline]
+                    fn __resilient_fresh<T: __ResilientFresh>(arg: &T) -> T {
+                        arg.__resilient_fresh()
+                    }
+                    __resilient_fresh #ty (&#ident)
+                });
                 quote!(let #mutability #ident = #clone;)
             },
         )
@@ -550,7 +576,8 @@ mod tests {
         assert!(out.contains("site_breaker (& __RESILIENT_BREAKER , \"b\")"));
         assert!(out.contains(". retries (2u32)"));
         // `x` is consumed and cloned per attempt; `y` is a reference and left alone.
-        assert!(out.contains("let x = :: resilient :: __private :: attempt_arg :: < T > (& x) ;"));
+        assert!(out.contains("__resilient_fresh :: < T > (& x) }"));
+        assert!(out.contains("needs a fresh `x` for every attempt"));
         assert!(!out.contains("(& y)"));
     }
 

@@ -231,8 +231,8 @@ use proc_macro::TokenStream;
 /// - if every mention sits directly under `&` or `&mut` (`&name`, `&mut name.field`), the
 ///   argument is used as it is;
 /// - otherwise (a plain use, a method call, a closure, a macro's tokens) each attempt gets its
-///   own `Clone::clone` of it, and an argument whose type is not `Clone` is a compile error at
-///   that argument. Borrow it in the body or take it by reference to avoid the clone.
+///   own `Clone::clone` of it, and an argument whose type is not `Clone` is a compile error that
+///   names that argument, at it. Borrow it in the body or take it by reference to avoid the clone.
 ///
 /// # What it expands to
 ///

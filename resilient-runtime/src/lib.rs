@@ -180,20 +180,4 @@ pub mod __private {
             f.write_str("Checked")
         }
     }
-
-    /// A by-value argument, cloned for each attempt because the body may consume it.
-    #[diagnostic::on_unimplemented(
-        message = "`#[resilient]` needs a fresh `{Self}` for every attempt, but `{Self}` is not `Clone`",
-        label = "the body may consume this argument, so each attempt gets its own clone",
-        note = "borrow the argument in the body (`&arg`), take it by reference, or implement `Clone` for `{Self}`"
-    )]
-    pub trait AttemptArg: Clone {}
-
-    impl<T: Clone> AttemptArg for T {}
-
-    /// The copy of `arg` that one attempt may consume.
-    #[inline]
-    pub fn attempt_arg<T: AttemptArg>(arg: &T) -> T {
-        arg.clone()
-    }
 }
