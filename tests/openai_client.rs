@@ -118,6 +118,31 @@ async fn waits_at_least_each_hint() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hint_beyond_max_hint_ends_the_call_with_the_servers_error() {
+    let _turn = take_turn(brisk().max_hint(Duration::from_secs(60)), lenient()).await;
+    let (server, client) = pair().await;
+    server.script([Reply::rate_limited("x-ratelimit-reset-tokens", "6m0s")]);
+
+    let started = tokio::time::Instant::now();
+    let error = client.chat("hello").await.unwrap_err();
+
+    assert_eq!(server.requests(), 1);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(
+        matches!(&error, ChatError::Api { status, verdict: Verdict::RetryAfter(hint), .. }
+            if status.as_u16() == 429 && *hint == Duration::from_secs(360)),
+        "{error:?}"
+    );
+
+    // A hint within the bound is waited out as before.
+    let (server, client) = pair().await;
+    server.script([Reply::rate_limited("retry-after", "60")]);
+    client.chat("hello").await.unwrap();
+    assert_eq!(server.requests(), 2);
+    assert!(gaps(&server)[0] >= Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
 async fn malformed_hints_fall_back_to_the_backoff() {
     let _turn = take_turn(brisk(), lenient()).await;
     let (server, client) = pair().await;

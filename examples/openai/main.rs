@@ -133,7 +133,9 @@ fn configure_for_openai() -> Result<(), resilient::ConfigError> {
         RetryPolicy::new()
             .base_delay(Duration::from_secs(1))
             .max_delay(Duration::from_secs(30))
-            .timeout(Duration::from_secs(60)),
+            .timeout(Duration::from_secs(60))
+            // A token limit can reset minutes away; say so rather than hang the caller.
+            .max_hint(Duration::from_secs(60)),
     )?;
     configure_breaker(
         BREAKER,
@@ -151,7 +153,8 @@ fn configure_for_simulation() -> Result<(), resilient::ConfigError> {
         RetryPolicy::new()
             .base_delay(Duration::from_millis(200))
             .max_delay(Duration::from_secs(2))
-            .timeout(Duration::from_secs(1)),
+            .timeout(Duration::from_secs(1))
+            .max_hint(Duration::from_secs(10)),
     )?;
     configure_breaker(
         BREAKER,

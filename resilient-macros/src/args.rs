@@ -9,13 +9,14 @@ use syn::{Expr, ExprLit, ExprPath, Ident, Lit, LitInt, LitStr, Token};
 use crate::duration;
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [(&str, Key); 9] = [
+const KEYS: [(&str, Key); 10] = [
     ("retries", Key::Retries),
     ("jitter", Key::Jitter),
     ("base_delay", Key::BaseDelay),
     ("max_delay", Key::MaxDelay),
     ("timeout", Key::Timeout),
     ("deadline", Key::Deadline),
+    ("max_hint", Key::MaxHint),
     ("breaker", Key::Breaker),
     ("policy", Key::Policy),
     ("retry_if", Key::RetryIf),
@@ -29,6 +30,7 @@ enum Key {
     MaxDelay,
     Timeout,
     Deadline,
+    MaxHint,
     Breaker,
     Policy,
     RetryIf,
@@ -61,6 +63,7 @@ pub(crate) struct Args {
     pub(crate) max_delay: Option<Spanned<u64>>,
     pub(crate) timeout: Option<Spanned<u64>>,
     pub(crate) deadline: Option<Spanned<u64>>,
+    pub(crate) max_hint: Option<Spanned<u64>>,
     pub(crate) breaker: Option<LitStr>,
     pub(crate) policy: Option<LitStr>,
     pub(crate) retry_if: Option<ExprPath>,
@@ -129,6 +132,7 @@ impl Args {
             Key::MaxDelay => self.max_delay = Some(duration(key, &value)?),
             Key::Timeout => self.timeout = Some(duration(key, &value)?),
             Key::Deadline => self.deadline = Some(duration(key, &value)?),
+            Key::MaxHint => self.max_hint = Some(duration(key, &value)?),
             Key::Breaker => self.breaker = Some(string(key, &value)?),
             Key::Policy => self.policy = Some(string(key, &value)?),
             Key::RetryIf => self.retry_if = Some(path(&value)?),
@@ -229,7 +233,7 @@ fn example(key: &str) -> &'static str {
         "retry_if" => "is_transient",
         "timeout" => "\"30s\"",
         "deadline" => "\"2m\"",
-        "max_delay" => "\"1m\"",
+        "max_delay" | "max_hint" => "\"1m\"",
         _ => "\"250ms\"",
     }
 }
@@ -282,7 +286,7 @@ mod tests {
     fn reads_every_key() {
         let args = parse(
             r#"retries = 5, jitter = "equal", base_delay = "250ms", max_delay = "1m",
-               timeout = "30s", deadline = "1m30s", breaker = "openai", policy = "chat",
+               timeout = "30s", deadline = "1m30s", max_hint = "20s", breaker = "openai", policy = "chat",
                retry_if = errors::is_transient,"#,
         )
         .unwrap();
@@ -292,6 +296,7 @@ mod tests {
         assert_eq!(args.max_delay.unwrap().value, 60_000_000_000);
         assert_eq!(args.timeout.unwrap().value, 30_000_000_000);
         assert_eq!(args.deadline.unwrap().value, 90_000_000_000);
+        assert_eq!(args.max_hint.unwrap().value, 20_000_000_000);
         assert_eq!(args.breaker.unwrap().value(), "openai");
         assert_eq!(args.policy.unwrap().value(), "chat");
         let path = args.retry_if.unwrap().path;

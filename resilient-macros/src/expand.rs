@@ -388,6 +388,7 @@ fn retry_loop(
         ("max_delay", &args.max_delay),
         ("timeout", &args.timeout),
         ("deadline", &args.deadline),
+        ("max_hint", &args.max_hint),
     ];
     for (setter, value) in durations {
         if let Some(value) = value {

@@ -64,6 +64,7 @@ use proc_macro::TokenStream;
 /// | `max_delay` | duration string, above zero | the cap on every delay |
 /// | `timeout` | duration string, above zero | how long one attempt may run |
 /// | `deadline` | duration string, above zero | how long the whole call may take |
+/// | `max_hint` | duration string | the longest `Retry-After` a call waits out; a longer one ends it |
 /// | `breaker` | string | the name of a circuit breaker shared across the process |
 /// | `policy` | string | the name of a retry policy, read at each call; keys here override it |
 /// | `retry_if` | path of a `fn(&E) -> bool` or `fn(&E) -> Verdict` | which errors to retry |
@@ -123,6 +124,43 @@ use proc_macro::TokenStream;
 /// let started = tokio::time::Instant::now();
 /// assert!(hangs().await.unwrap_err().is_timeout());
 /// assert!(started.elapsed() <= Duration::from_secs(5));
+/// # }
+/// ```
+///
+/// ## `max_hint`
+/// A server's hint (a [`Verdict::RetryAfter`] from `retry_if`) is always waited out, however
+/// long, unless `max_hint` bounds it: a hint longer than `max_hint` ends the call at once with
+/// that error, so a caller is not held for minutes by a rate limit that resets in minutes.
+/// ```
+/// # use std::time::Duration;
+/// # use resilient::{Verdict, resilient};
+/// #[derive(Debug)]
+/// enum ApiError { RateLimited(Duration), Resilience(resilient::Error) }
+/// # impl From<resilient::Error> for ApiError {
+/// #     fn from(error: resilient::Error) -> Self { ApiError::Resilience(error) }
+/// # }
+///
+/// fn verdict(error: &ApiError) -> Verdict {
+///     match error {
+///         ApiError::RateLimited(wait) => Verdict::RetryAfter(*wait),
+///         ApiError::Resilience(_) => Verdict::Transient,
+///     }
+/// }
+///
+/// #[resilient(retries = 3, retry_if = verdict, max_hint = "1m")]
+/// async fn complete(reset: Duration) -> Result<(), ApiError> {
+///     Err(ApiError::RateLimited(reset))
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let started = tokio::time::Instant::now();
+/// // Told to come back in six minutes: the call ends at once instead of sleeping.
+/// let six_minutes = Duration::from_secs(360);
+/// assert!(matches!(complete(six_minutes).await, Err(ApiError::RateLimited(_))));
+/// assert_eq!(started.elapsed(), Duration::ZERO);
+/// // Told two seconds: each retry waits them out.
+/// assert!(complete(Duration::from_secs(2)).await.is_err());
+/// assert!(started.elapsed() >= Duration::from_secs(6));
 /// # }
 /// ```
 ///
@@ -291,6 +329,7 @@ use proc_macro::TokenStream;
 ///
 /// [`RetryPolicy`]: https://docs.rs/resilient/latest/resilient/struct.RetryPolicy.html
 /// [`Verdict`]: https://docs.rs/resilient/latest/resilient/enum.Verdict.html
+/// [`Verdict::RetryAfter`]: https://docs.rs/resilient/latest/resilient/enum.Verdict.html#variant.RetryAfter
 /// [`Call`]: https://docs.rs/resilient/latest/resilient/struct.Call.html
 #[proc_macro_attribute]
 pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -362,6 +362,19 @@ impl<'a, C> Call<'a, C> {
             (Backoff::new(policy), rng)
         });
         let mut delay = backoff.next_delay(rng);
+        if let (Some(hint), Some(max_hint)) = (hint, policy.max_hint)
+            && hint > max_hint
+        {
+            tracing::debug!(
+                operation,
+                attempt,
+                hint_ms = millis(hint),
+                max_hint_ms = millis(max_hint),
+                ?error,
+                "giving up: the server asks for a longer wait than max_hint"
+            );
+            return None;
+        }
         if let Some(hint) = hint {
             // At least what the server asked for, plus a little spread so that every client told
             // the same instant does not come back at that instant.

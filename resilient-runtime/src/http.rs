@@ -13,8 +13,8 @@
 //! wins, from `retry-after-ms` (milliseconds), `Retry-After` (delta-seconds or an HTTP-date), and
 //! OpenAI's `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` (durations such as `1s`,
 //! `6m0s`, `250ms`). A header that does not parse is skipped, never an error. A hint is taken as
-//! the server gave it, however long: bound the call with a
-//! [`deadline`](crate::RetryPolicy::deadline) to cap the wait.
+//! the server gave it, however long: [`max_hint`](crate::RetryPolicy::max_hint) ends a call
+//! whose server asks for longer, and a [`deadline`](crate::RetryPolicy::deadline) bounds it.
 //!
 //! Reading an error response's body consumes the response, so the classifier takes the status,
 //! the headers and the error code separately. An error type built from a response can compute

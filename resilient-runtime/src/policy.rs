@@ -15,6 +15,7 @@ use crate::error::ConfigError;
 /// | [`max_delay`](Self::max_delay) | 60 s | the cap on every delay, after jitter |
 /// | [`timeout`](Self::timeout) | none | how long one attempt may run before it is abandoned |
 /// | [`deadline`](Self::deadline) | none | how long the whole call may take, attempts and waits together |
+/// | [`max_hint`](Self::max_hint) | none | the longest server-requested wait (`Retry-After`) a call sits out |
 /// | [`seed`](Self::seed) | none | a fixed seed for the jitter, for reproducible runs |
 ///
 /// Libraries disagree on what "retries" counts; here it never includes the first attempt, so
@@ -49,6 +50,8 @@ pub struct RetryPolicy {
     pub timeout: Option<Duration>,
     /// How long the whole call may take.
     pub deadline: Option<Duration>,
+    /// The longest wait a server's hint may impose; a longer hint ends the call.
+    pub max_hint: Option<Duration>,
     /// A fixed seed for the jitter; `None` seeds every call from the thread's generator.
     pub seed: Option<u64>,
 }
@@ -69,6 +72,7 @@ impl RetryPolicy {
             max_delay: Duration::from_secs(60),
             timeout: None,
             deadline: None,
+            max_hint: None,
             seed: None,
         }
     }
@@ -110,6 +114,18 @@ impl RetryPolicy {
         self
     }
 
+    /// The longest wait a server's hint (`Retry-After` and its kin) may impose. A transient
+    /// failure whose hint asks for longer ends the call at once with that failure, as a hint
+    /// past the deadline does: the server is not called before the time it named, and the
+    /// caller is not held for it either. `Duration::ZERO` ends the call on any hint.
+    ///
+    /// Without it a hint is always waited out, however long: OpenAI's token limits reset in
+    /// minutes, and `x-ratelimit-reset-tokens: 6m0s` then holds the call for six minutes.
+    pub const fn max_hint(mut self, max_hint: Duration) -> Self {
+        self.max_hint = Some(max_hint);
+        self
+    }
+
     /// Fixes the seed of the jitter, so every call of this policy draws the same delays.
     pub const fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -138,7 +154,8 @@ impl RetryPolicy {
     pub(crate) fn to_words(self) -> [u64; WORDS] {
         let flags = u64::from(self.timeout.is_some())
             | u64::from(self.deadline.is_some()) << 1
-            | u64::from(self.seed.is_some()) << 2;
+            | u64::from(self.seed.is_some()) << 2
+            | u64::from(self.max_hint.is_some()) << 3;
         let jitter = Jitter::ALL
             .iter()
             .position(|j| *j == self.jitter)
@@ -150,11 +167,12 @@ impl RetryPolicy {
             self.timeout.map_or(0, nanos),
             self.deadline.map_or(0, nanos),
             self.seed.unwrap_or(0),
+            self.max_hint.map_or(0, nanos),
         ]
     }
 
     pub(crate) fn from_words(words: [u64; WORDS]) -> Self {
-        let [head, base, max, timeout, deadline, seed] = words;
+        let [head, base, max, timeout, deadline, seed, max_hint] = words;
         let flags = head >> 40;
         let present = |bit: u32, value: u64| (flags >> bit & 1 == 1).then_some(value);
         RetryPolicy {
@@ -164,12 +182,13 @@ impl RetryPolicy {
             max_delay: Duration::from_nanos(max),
             timeout: present(0, timeout).map(Duration::from_nanos),
             deadline: present(1, deadline).map(Duration::from_nanos),
+            max_hint: present(3, max_hint).map(Duration::from_nanos),
             seed: present(2, seed),
         }
     }
 }
 
-pub(crate) const WORDS: usize = 6;
+pub(crate) const WORDS: usize = 7;
 
 #[cfg(test)]
 mod tests {
@@ -183,6 +202,7 @@ mod tests {
         assert_eq!(p.base_delay, Duration::from_secs(1));
         assert_eq!(p.max_delay, Duration::from_secs(60));
         assert_eq!((p.timeout, p.deadline, p.seed), (None, None, None));
+        assert_eq!(p.max_hint, None);
     }
 
     #[test]
@@ -196,8 +216,12 @@ mod tests {
                 .max_delay(Duration::from_nanos(u64::MAX))
                 .timeout(Duration::from_millis(1))
                 .deadline(Duration::from_secs(9))
+                .max_hint(Duration::ZERO)
                 .seed(u64::MAX),
-            RetryPolicy::new().jitter(Jitter::None).seed(0),
+            RetryPolicy::new()
+                .jitter(Jitter::None)
+                .max_hint(Duration::from_secs(60))
+                .seed(0),
         ];
         for p in policies {
             assert_eq!(RetryPolicy::from_words(p.to_words()), p);

@@ -234,6 +234,29 @@ async fn a_hint_past_the_deadline_ends_the_call_at_once_with_that_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hint_longer_than_max_hint_ends_the_call_and_one_within_it_is_waited() {
+    let long = Flaky::failing_with(u32::MAX, TestError::Busy(Duration::from_secs(61)));
+    let started = Instant::now();
+    let policy = exact(5).max_hint(Duration::from_secs(60));
+    let result = Retry::new(policy)
+        .retry_if(classify)
+        .run(|| long.call())
+        .await;
+    assert_eq!(result, Err(TestError::Busy(Duration::from_secs(61))));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(long.attempts(), 1);
+
+    let within = Flaky::failing_with(1, TestError::Busy(Duration::from_secs(60)));
+    Retry::new(policy)
+        .retry_if(classify)
+        .run(|| within.call())
+        .await
+        .unwrap();
+    assert_eq!(within.attempts(), 2);
+    assert!(within.gaps()[0] >= Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_attempt_past_its_timeout_is_abandoned_and_retried() {
     let calls = AtomicU32::new(0);
     let started = Instant::now();
