@@ -226,7 +226,13 @@ impl<'a, C> Call<'a, C> {
     /// the call needs one and reused after: a timer held in place would make every call's future
     /// larger, and so the success path of calls that never wait slower.
     fn arm(&mut self, wait: Duration) {
-        let at = Instant::now() + wait;
+        // A server may ask for any wait (`Retry-After: 99999999999999999999`); past what an
+        // `Instant` can hold, the timer is set as far out as tokio sets its own.
+        let now = Instant::now();
+        let at = now
+            .checked_add(wait)
+            .or_else(|| now.checked_add(FAR_FUTURE))
+            .unwrap_or(now);
         match &mut self.slow.get_or_insert_with(Box::default).timer {
             Some(timer) => timer.as_mut().reset(at),
             empty => *empty = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -416,6 +422,9 @@ impl<'a, C> Call<'a, C> {
         Some(delay)
     }
 }
+
+/// About 30 years: what tokio's own `sleep` falls back to for a wait that overflows an `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// Milliseconds to the microsecond, for log fields: `131.027`, not `131.02693200000002`.
 fn millis(d: Duration) -> f64 {

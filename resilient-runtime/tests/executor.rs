@@ -209,6 +209,16 @@ async fn a_server_hint_lengthens_the_wait_with_a_little_spread() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hint_too_long_for_the_clock_is_waited_out_not_a_panic() {
+    // `Retry-After: 99999999999999999999` parses to u64::MAX seconds; no `Instant` reaches that.
+    let op = Flaky::failing_with(1, TestError::Busy(Duration::MAX));
+    let call = Retry::new(exact(3)).retry_if(classify).run(|| op.call());
+    let year = Duration::from_secs(86_400 * 365);
+    assert!(tokio::time::timeout(year, call).await.is_err(), "still waiting a year on");
+    assert_eq!(op.attempts(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_hint_shorter_than_the_backoff_does_not_shorten_it() {
     let op = Flaky::failing_with(1, TestError::Busy(MS));
     Retry::new(exact(3))
