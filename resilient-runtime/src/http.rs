@@ -183,18 +183,23 @@ fn retry_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     rate_limit_reset(headers)
 }
 
-/// The longest of OpenAI's reset times among the limits that are used up. A limit with requests
-/// or tokens left did not cause the refusal, so waiting for its reset would be waiting for
-/// nothing; when the `x-ratelimit-remaining-*` headers are missing, every reset counts.
+/// The longest of OpenAI's reset times among the limits that refused the request.
+///
+/// A request costs one unit of the request limit, so with requests left (`remaining-requests`
+/// above 0) the refusal came from the token limit, even when some tokens remain: the request
+/// asked for more than were left. With no requests left, the token limit counts only if it is
+/// used up too. Where the `x-ratelimit-remaining-*` headers are missing, every reset counts.
 fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    ["requests", "tokens"]
+    let used_up = |limit: &str| {
+        text(&format!("x-ratelimit-remaining-{limit}")).is_none_or(|left| left.trim() == "0")
+    };
+    let requests = used_up("requests");
+    let tokens = used_up("tokens") || !requests;
+    [("requests", requests), ("tokens", tokens)]
         .into_iter()
-        .filter(|limit| {
-            let remaining = text(&format!("x-ratelimit-remaining-{limit}"));
-            remaining.is_none_or(|left| left.trim() == "0")
-        })
-        .filter_map(|limit| text(&format!("x-ratelimit-reset-{limit}")).and_then(parse_reset))
+        .filter(|&(_, refused)| refused)
+        .filter_map(|(limit, _)| text(&format!("x-ratelimit-reset-{limit}")).and_then(parse_reset))
         .max()
 }
 
@@ -442,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn only_exhausted_limits_count() {
+    fn only_the_limits_that_refused_count() {
         let both = headers(&[
             ("x-ratelimit-reset-requests", "1s"),
             ("x-ratelimit-reset-tokens", "6m0s"),
@@ -460,12 +465,36 @@ mod tests {
             Some(Duration::from_secs(1))
         );
 
-        let nothing_out = headers(&[
+        // Requests left and some tokens left: the request wanted more tokens than remained, so
+        // the token limit refused it and its reset is the wait.
+        let too_few_tokens = headers(&[
+            ("x-ratelimit-remaining-requests", "59"),
+            ("x-ratelimit-remaining-tokens", "100"),
+            ("x-ratelimit-reset-requests", "1s"),
+            ("x-ratelimit-reset-tokens", "12s"),
+        ]);
+        assert_eq!(
+            retry_hint_at(&too_few_tokens, now()),
+            Some(Duration::from_secs(12))
+        );
+
+        let requests_left_no_token_reset = headers(&[
             ("x-ratelimit-remaining-requests", "59"),
             ("x-ratelimit-remaining-tokens", "100"),
             ("x-ratelimit-reset-requests", "1s"),
         ]);
-        assert_eq!(retry_hint_at(&nothing_out, now()), None);
+        assert_eq!(retry_hint_at(&requests_left_no_token_reset, now()), None);
+
+        let both_out = headers(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-requests", "1s"),
+            ("x-ratelimit-reset-tokens", "20s"),
+        ]);
+        assert_eq!(
+            retry_hint_at(&both_out, now()),
+            Some(Duration::from_secs(20))
+        );
     }
 
     #[test]
