@@ -214,7 +214,10 @@ async fn a_hint_too_long_for_the_clock_is_waited_out_not_a_panic() {
     let op = Flaky::failing_with(1, TestError::Busy(Duration::MAX));
     let call = Retry::new(exact(3)).retry_if(classify).run(|| op.call());
     let year = Duration::from_secs(86_400 * 365);
-    assert!(tokio::time::timeout(year, call).await.is_err(), "still waiting a year on");
+    assert!(
+        tokio::time::timeout(year, call).await.is_err(),
+        "still waiting a year on"
+    );
     assert_eq!(op.attempts(), 1);
 }
 
