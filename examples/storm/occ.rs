@@ -246,9 +246,19 @@ pub fn sweep(strategies: &[Strategy], clients: &[usize], runs: u32, seed: u64) -
     rows.into_iter().flatten().collect()
 }
 
-/// Mixes the three numbers so neighbouring runs get unrelated streams (SplitMix64's finaliser).
+/// The seed of run `run` at `clients` clients: each number is folded in through its own round of
+/// SplitMix64's finaliser, so no two `(seed, clients, run)` share a stream. (XOR-ing them into
+/// one word first would not do: seeds 0 and 1 would then swap runs 2k and 2k + 1 and print the
+/// same averages.)
 fn run_seed(seed: u64, clients: usize, run: u32) -> u64 {
-    let mut z = seed ^ (clients as u64).rotate_left(32) ^ u64::from(run);
+    [clients as u64, u64::from(run)]
+        .into_iter()
+        .fold(mix(seed), |z, word| mix(z ^ word))
+}
+
+/// SplitMix64's finaliser: a bijection of `u64` whose outputs for neighbouring inputs look
+/// unrelated.
+fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -318,6 +328,52 @@ mod tests {
         );
     }
 
+    /// The study's window before retry `n` (counted from 1): `min(cap, base · 2^n)`, base 5 ms.
+    fn study_window(n: u32) -> Duration {
+        CAP.min(Duration::from_millis(5) * 2u32.pow(n))
+    }
+
+    #[test]
+    fn every_retrys_wait_is_drawn_from_the_studys_window() {
+        let mut rng = rng(7);
+        let mut exponential = Backoff::new(&Strategy::Exponential.policy().unwrap());
+        let waits: Vec<Duration> = (0..12).map(|_| exponential.next_delay(&mut rng)).collect();
+        let windows: Vec<Duration> = (1..=12).map(study_window).collect();
+        assert_eq!(waits, windows);
+        // 5 ms · 2^8 = 1.28 s is the last window under the cap; retry 9 is the first capped.
+        assert_eq!(waits[7], Duration::from_millis(1_280));
+        assert_eq!(waits[8], CAP);
+
+        for _ in 0..200 {
+            let mut equal = Backoff::new(&Strategy::Equal.policy().unwrap());
+            let mut full = Backoff::new(&Strategy::Full.policy().unwrap());
+            for n in 1..=12 {
+                let window = study_window(n);
+                let (e, f) = (equal.next_delay(&mut rng), full.next_delay(&mut rng));
+                assert!(window / 2 <= e && e <= window, "equal, retry {n}: {e:?}");
+                assert!(f <= window, "full, retry {n}: {f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn decorrelated_starts_from_the_studys_base() {
+        let mut rng = rng(7);
+        for _ in 0..200 {
+            let mut backoff = Backoff::new(&Strategy::Decorrelated.policy().unwrap());
+            let mut previous = Duration::from_millis(5);
+            for _ in 0..12 {
+                let wait = backoff.next_delay(&mut rng);
+                let upper = CAP.min(previous * 3);
+                assert!(
+                    Duration::from_millis(5) <= wait && wait <= upper,
+                    "{wait:?}"
+                );
+                previous = wait;
+            }
+        }
+    }
+
     #[test]
     fn clients_in_lockstep_without_backoff_finish_one_per_round() {
         // Every round all remaining clients write at once and exactly one wins.
@@ -340,6 +396,20 @@ mod tests {
             average(Strategy::Full, 20, 5, 42),
             average(Strategy::Full, 20, 5, 43)
         );
+    }
+
+    #[test]
+    fn neighbouring_seeds_give_different_averages() {
+        // Eight runs under seeds 0..8: a seed mixed in by XOR alone would hand these the same
+        // eight streams in another order, and so the same averages.
+        let averages: Vec<Row> = (0..8)
+            .map(|seed| average(Strategy::Full, 20, 8, seed))
+            .collect();
+        for (i, a) in averages.iter().enumerate() {
+            for b in &averages[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]
