@@ -72,9 +72,17 @@ fn classify(error: &SoakError) -> Verdict {
     retry_if = classify
 )]
 async fn fetch(client: &reqwest::Client, url: &str, attempts: &Attempts) -> Result<u64, SoakError> {
-    attempts.count.fetch_add(1, Ordering::Relaxed);
-    attempts.starts.lock().unwrap().push(Instant::now());
-    let response = client.get(url).send().await.map_err(SoakError::Transport)?;
+    let id = {
+        let mut starts = attempts.starts.lock().unwrap();
+        starts.push(Instant::now());
+        starts.len() - 1
+    };
+    let response = client
+        .get(url)
+        .header(ATTEMPT, id)
+        .send()
+        .await
+        .map_err(SoakError::Transport)?;
     let status = response.status().as_u16();
     let hint = resilient::http::retry_hint(response.headers());
     let body = response.text().await.map_err(SoakError::Transport)?;
@@ -86,18 +94,23 @@ async fn fetch(client: &reqwest::Client, url: &str, attempts: &Attempts) -> Resu
         .ok_or(SoakError::Malformed(body))
 }
 
+/// The header that carries an attempt's number to the server.
+const ATTEMPT: &str = "x-attempt";
+
 /// What the server saw.
 #[derive(Default)]
 struct Seen {
     requests: AtomicU64,
     completed: AtomicU64,
+    bad_requests: AtomicU64,
     most_probes: AtomicU64,
+    /// The attempt number of every request, in the order they arrived.
+    attempts: Mutex<Vec<usize>>,
 }
 
-/// The attempts the annotated function began, and when.
+/// When each attempt of the annotated function began; an attempt's number is its index.
 #[derive(Default)]
 struct Attempts {
-    count: AtomicU64,
     starts: Mutex<Vec<Instant>>,
 }
 
@@ -112,8 +125,11 @@ async fn serve(listener: TcpListener, seen: Arc<Seen>, started: Instant) {
         // One request per connection (the client keeps none idle), so one roll per connection.
         let roll: u32 = SmallRng::seed_from_u64(connection).random_range(0..100);
         tokio::spawn(async move {
-            let service = service_fn(move |_: Request<Incoming>| {
+            let service = service_fn(move |request: Request<Incoming>| {
                 let seen = seen.clone();
+                let attempt = request.headers().get(ATTEMPT).and_then(|v| v.to_str().ok());
+                let attempt = attempt.and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+                seen.attempts.lock().unwrap().push(attempt);
                 async move { answer(&seen, roll, started).await }
             });
             // Resets end the connection with an error; that is the point.
@@ -142,7 +158,10 @@ async fn answer(seen: &Seen, roll: u32, started: Instant) -> Result<Response<Ful
         }
         19..=22 => return Err("reset".into()),
         23..=26 => reply(200, "{\"truncated", &[]),
-        27..=28 => reply(400, "bad request", &[]),
+        27..=28 => {
+            seen.bad_requests.fetch_add(1, Ordering::SeqCst);
+            reply(400, "bad request", &[])
+        }
         _ => {
             seen.completed.fetch_add(1, Ordering::SeqCst);
             reply(200, &format!("ok {n}"), &[])
@@ -215,12 +234,8 @@ async fn ten_thousand_calls_under_faults_each_return_once_and_the_breaker_keeps_
     }
     server.abort();
 
+    // Every call returned: a hang fails the timeout above, a panic the task's join.
     let calls = (TASKS * CALLS_PER_TASK) as u64;
-    assert_eq!(
-        outcomes.len() as u64,
-        calls,
-        "every call returns exactly once"
-    );
     let ok = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
     let rejected = outcomes
         .iter()
@@ -229,14 +244,25 @@ async fn ten_thousand_calls_under_faults_each_return_once_and_the_breaker_keeps_
 
     let requests = seen.requests.load(Ordering::SeqCst);
     let starts = attempts.starts.lock().unwrap().clone();
-    let attempts = attempts.count.load(Ordering::SeqCst);
+    let attempts = starts.len() as u64;
     assert!(
         requests <= calls * (RETRIES + 1),
         "{requests} requests for {calls} calls"
     );
+    // Each request the server saw is one attempt the function made, none sent twice (no retry
+    // hidden inside the HTTP client), so the attempts' start times speak for the server too.
+    let mut arrived = seen.attempts.lock().unwrap().clone();
+    assert_eq!(arrived.len() as u64, requests);
+    arrived.sort_unstable();
+    arrived.dedup();
+    assert_eq!(
+        arrived.len() as u64,
+        requests,
+        "an attempt reached the server twice"
+    );
     assert!(
-        requests <= attempts,
-        "the server saw requests no attempt made"
+        arrived.iter().all(|&id| id < starts.len()),
+        "the server saw a request no attempt made"
     );
     let status = breaker.status();
     eprintln!(
@@ -254,6 +280,11 @@ async fn ten_thousand_calls_under_faults_each_return_once_and_the_breaker_keeps_
     );
     assert_eq!(status.successes, ok, "every success is one call's result");
     assert_eq!(
+        status.ignored,
+        seen.bad_requests.load(Ordering::SeqCst),
+        "every 400 the server sent is one outcome the breaker ignored"
+    );
+    assert_eq!(
         status.successes + status.failures + status.ignored,
         attempts,
         "the breaker recorded every attempt it admitted, once"
@@ -264,7 +295,7 @@ async fn ten_thousand_calls_under_faults_each_return_once_and_the_breaker_keeps_
     );
     assert!(seen.most_probes.load(Ordering::SeqCst) <= u64::from(PROBES));
 
-    // While the breaker is open no attempt starts, so no request is sent to the server.
+    // While the breaker is open no attempt starts, so the server sees no request from one.
     let transitions = transitions.lock().unwrap().clone();
     let opened = transitions
         .iter()
