@@ -82,6 +82,30 @@ fn without_a_key_it_plays_the_story_and_prints_the_summary() {
     ] {
         assert!(stdout.contains(row), "no `{row}` in:\n{stdout}");
     }
+    let number = |label: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .map(str::trim_start)
+            .find(|l| l.starts_with(label));
+        let value = line.and_then(|l| l[label.len()..].split_whitespace().next());
+        value
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number for `{label}` in:\n{stdout}"))
+    };
+    let calls = number("calls");
+    assert_eq!(number("successes") + number("failures"), calls);
+    // The story refuses three calls while the breaker is open, and those never reach the server.
+    assert!(number("rejections by the breaker") >= 3.0, "{stdout}");
+    let (attempts, requests) = (
+        number("attempts sent by the client"),
+        number("requests the server received"),
+    );
+    assert_eq!(
+        requests, attempts,
+        "every attempt the client sent reached the server"
+    );
+    assert!(attempts <= calls * 4.0, "at most 3 retries a call");
+    assert!(number("total time") < 30.0, "{stdout}");
     // The story's own landmarks, in the log.
     for event in [
         "retrying",

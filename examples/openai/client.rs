@@ -138,13 +138,20 @@ async fn read(response: reqwest::Response) -> Result<String, ChatError> {
     }
 
     let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    let detail = serde_json::from_slice::<ErrorBody>(&body)
-        .map(|body| body.error)
-        .unwrap_or_else(|_| ErrorDetail {
-            message: String::from_utf8_lossy(&body).trim().to_owned(),
+    // The status and its hint decide the verdict, so a body cut off mid-read does not turn a 429
+    // into a transport error that forgets its Retry-After.
+    let detail = match response.bytes().await {
+        Ok(body) => serde_json::from_slice::<ErrorBody>(&body)
+            .map(|body| body.error)
+            .unwrap_or_else(|_| ErrorDetail {
+                message: String::from_utf8_lossy(&body).trim().to_owned(),
+                code: None,
+            }),
+        Err(error) => ErrorDetail {
+            message: format!("the error body could not be read: {error}"),
             code: None,
-        });
+        },
+    };
     let code = detail.code.as_ref().map(|code| match code {
         serde_json::Value::String(text) => text.clone(),
         other => other.to_string(),

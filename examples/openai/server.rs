@@ -42,6 +42,13 @@ pub enum Reply {
     Garbage,
     /// A 200 whose connection closes before the body it announced is complete.
     CutOff,
+    /// An error status with its headers, whose body is cut off the same way.
+    FailCutOff {
+        /// The HTTP status.
+        status: u16,
+        /// Response headers, such as `retry-after`.
+        headers: Vec<(&'static str, String)>,
+    },
     /// An error in OpenAI's shape: `{"error": {"message", "type", "code"}}`, plus headers.
     Fail {
         /// The HTTP status.
@@ -227,13 +234,10 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
                 .insert(hyper::header::CONTENT_TYPE, html);
             response
         }
-        Reply::CutOff => {
-            let mut response = Response::new(CutOff::new().boxed());
-            let json = hyper::header::HeaderValue::from_static("application/json");
-            response
-                .headers_mut()
-                .insert(hyper::header::CONTENT_TYPE, json);
-            response
+        Reply::CutOff => cut_off(StatusCode::OK, &[]),
+        Reply::FailCutOff { status, headers } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            cut_off(status, &headers)
         }
         Reply::Fail {
             status,
@@ -294,6 +298,21 @@ fn respond(status: StatusCode, body: &Value, headers: &[(&'static str, String)])
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
+    for (name, value) in headers {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(value) {
+            all.insert(*name, value);
+        }
+    }
+    response
+}
+
+/// A response with `status` and `headers` whose JSON body breaks off mid-way.
+fn cut_off(status: StatusCode, headers: &[(&'static str, String)]) -> HttpResponse {
+    let mut response = Response::new(CutOff::new().boxed());
+    *response.status_mut() = status;
+    let all = response.headers_mut();
+    let json = hyper::header::HeaderValue::from_static("application/json");
+    all.insert(hyper::header::CONTENT_TYPE, json);
     for (name, value) in headers {
         if let Ok(value) = hyper::header::HeaderValue::from_str(value) {
             all.insert(*name, value);
