@@ -193,3 +193,47 @@ fn loom_reconfiguration_racing_with_failures_ends_consistent() {
         assert_eq!(core.state(), BreakerState::Open);
     });
 }
+
+#[test]
+fn loom_reconfiguring_the_probes_racing_with_half_open_calls_ends_consistent() {
+    // Two probes allowed, one in flight; the limit drops to one while another caller asks and the
+    // first probe succeeds. Whatever the order, no more than two probes are ever in flight, and
+    // the breaker ends closed or one probe away from closing, with no slot held.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let core = open_and_due(BreakerConfig::new().half_open_probes(2));
+        let first = admitted(&core.admit(|| NOW)).unwrap();
+        let reconfiguring = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let config = BreakerConfig::new()
+                    .failure_threshold(1)
+                    .half_open_probes(1);
+                core.set_config(&config.open_duration(Duration::from_nanos(100)));
+            })
+        };
+        let asking = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let admission = core.admit(|| NOW);
+                assert!(core.inflight() <= 2, "{} probes in flight", core.inflight());
+                if let Some((generation, probe)) = permit(&admission) {
+                    core.record(generation, probe, Outcome::Success, || NOW);
+                }
+            })
+        };
+        core.record(first, true, Outcome::Success, || NOW);
+        reconfiguring.join().unwrap();
+        asking.join().unwrap();
+
+        assert_eq!(core.inflight(), 0);
+        assert_eq!(core.config().half_open_probes, 1);
+        if core.state() == BreakerState::HalfOpen {
+            // The first success met the old limit of two: one more probe closes it.
+            let generation = admitted(&core.admit(|| NOW)).unwrap();
+            core.record(generation, true, Outcome::Success, || NOW);
+        }
+        assert_eq!(core.state(), BreakerState::Closed);
+    });
+}
