@@ -5,7 +5,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use resilient_runtime::{Backoff, Error, Jitter, Retry, RetryPolicy};
+use resilient_runtime::{Backoff, Error, Jitter, Retry, RetryPolicy, Verdict};
 
 fn jitter() -> impl Strategy<Value = Jitter> {
     prop::sample::select(Jitter::ALL.to_vec())
@@ -58,15 +58,26 @@ proptest! {
         retries in 0u32..30,
         deadline_ms in 1u64..60_000,
         attempt_ms in 0u64..3_000,
+        timeout_ms in proptest::option::of(1u64..3_000),
+        hint in prop_oneof![
+            Just(None),
+            (0u64..120_000).prop_map(|ms| Some(Duration::from_millis(ms))),
+            Just(Some(Duration::MAX)),
+        ],
         seed in any::<u64>(),
     ) {
-        let policy = RetryPolicy::new()
+        let mut policy = RetryPolicy::new()
             .retries(retries)
             .jitter(jitter)
             .base_delay(Duration::from_millis(base_ms))
             .max_delay(Duration::from_secs(10))
             .deadline(Duration::from_millis(deadline_ms))
             .seed(seed);
+        if let Some(ms) = timeout_ms {
+            policy = policy.timeout(Duration::from_millis(ms));
+        }
+        // Every failure carries the server's hint, if the case has one.
+        let verdict = move |_: &Error| hint.map_or(Verdict::Transient, Verdict::RetryAfter);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -76,6 +87,7 @@ proptest! {
             let started = tokio::time::Instant::now();
             let mut attempts = 0u32;
             let _: Result<(), Error> = Retry::new(policy)
+                .retry_if(verdict)
                 .run(|| {
                     attempts += 1;
                     async move {
