@@ -43,6 +43,7 @@ pub enum Reply {
     /// A 200 whose connection closes before the body it announced is complete.
     CutOff,
     /// An error status with its headers, whose body is cut off the same way.
+    #[allow(dead_code, reason = "only the tests script it")]
     FailCutOff {
         /// The HTTP status.
         status: u16,

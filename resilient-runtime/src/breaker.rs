@@ -283,7 +283,7 @@ impl Breaker {
     /// Where the breaker stands now. An open breaker whose open duration has passed still reads
     /// `Open` until the next call turns it half-open.
     pub fn state(&self) -> BreakerState {
-        state_of(self.inner.core.word.load(Ordering::Acquire))
+        self.inner.core.state()
     }
 
     /// The breaker's current settings.
@@ -304,9 +304,11 @@ impl Breaker {
     /// How long until an open breaker admits a probe (zero once it would); `None` unless open.
     pub fn next_probe_in(&self) -> Option<Duration> {
         let core = &self.inner.core;
-        (core.state() == BreakerState::Open).then(|| {
-            let until = core.open_until.load(Ordering::Acquire);
-            Duration::from_nanos(until.saturating_sub(clock::now()))
+        let word = core.word.load(Ordering::Acquire);
+        (state_of(word) == BreakerState::Open).then(|| {
+            let now = clock::now();
+            let until = core.open_until(generation_of(word), now);
+            Duration::from_nanos(until.saturating_sub(now))
         })
     }
 
@@ -598,9 +600,11 @@ pub(crate) enum Admission {
 pub(crate) struct Core {
     word: AtomicU64,
     consecutive: AtomicU32,
-    /// When an open breaker admits its first probe, in clock nanoseconds. Written before the
-    /// transition to open is published, so whoever sees `Open` sees its deadline.
+    /// When an open breaker admits its first probe, in clock nanoseconds. Only the caller whose
+    /// transition to open won writes it, after winning, and then publishes it by storing that
+    /// transition's generation in `open_generation`; see [`Core::open_until`].
     open_until: AtomicU64,
+    open_generation: AtomicU32,
     threshold: AtomicU32,
     open_nanos: AtomicU64,
     probes: AtomicU32,
@@ -617,6 +621,7 @@ impl Core {
             word: AtomicU64::new(pack(BreakerState::Closed, 0, 0, 0)),
             consecutive: AtomicU32::new(0),
             open_until: AtomicU64::new(0),
+            open_generation: AtomicU32::new(0),
             threshold: AtomicU32::new(0),
             open_nanos: AtomicU64::new(0),
             probes: AtomicU32::new(0),
@@ -670,8 +675,8 @@ impl Core {
                     };
                 }
                 BreakerState::Open => {
-                    let until = self.open_until.load(Ordering::Acquire);
                     let now = now();
+                    let until = self.open_until(generation, now);
                     if now < until {
                         self.rejections.fetch_add(1, Ordering::Relaxed);
                         return Admission::Refused {
@@ -782,10 +787,10 @@ impl Core {
     }
 
     /// Opens the breaker if it is still at `word`.
+    ///
+    /// Only the winner of the transition writes the deadline: a loser carries an older `now`
+    /// and, writing first, would shorten the open period the winner set.
     fn trip(&self, word: u64, now: u64) -> Option<(BreakerState, BreakerState)> {
-        let open_for = self.open_nanos.load(Ordering::Relaxed);
-        self.open_until
-            .store(now.saturating_add(open_for), Ordering::Release);
         let next = pack(
             BreakerState::Open,
             0,
@@ -794,12 +799,27 @@ impl Core {
         );
         self.word
             .compare_exchange(word, next, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| {
-                self.consecutive.store(0, Ordering::Relaxed);
-                self.window.reset();
-                (state_of(word), BreakerState::Open)
-            })
+            .ok()?;
+        let open_for = self.open_nanos.load(Ordering::Relaxed);
+        self.open_until
+            .store(now.saturating_add(open_for), Ordering::Relaxed);
+        self.open_generation
+            .store(generation_of(next), Ordering::Release);
+        self.consecutive.store(0, Ordering::Relaxed);
+        self.window.reset();
+        Some((state_of(word), BreakerState::Open))
+    }
+
+    /// When the breaker opened in `generation` admits its first probe. Between the transition
+    /// and the winner's write of the deadline (a few instructions) the deadline is not yet
+    /// known: the breaker has only just opened, so it counts as open for its full duration
+    /// from `now`.
+    pub(crate) fn open_until(&self, generation: u32, now: u64) -> u64 {
+        if self.open_generation.load(Ordering::Acquire) == generation {
+            self.open_until.load(Ordering::Relaxed)
+        } else {
+            now.saturating_add(self.open_nanos.load(Ordering::Relaxed))
+        }
     }
 
     fn probe_succeeded(&self, generation: u32) -> Option<(BreakerState, BreakerState)> {

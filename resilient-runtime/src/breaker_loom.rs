@@ -237,3 +237,65 @@ fn loom_reconfiguring_the_probes_racing_with_half_open_calls_ends_consistent() {
         assert_eq!(core.state(), BreakerState::Closed);
     });
 }
+
+#[test]
+fn loom_the_caller_that_opens_the_breaker_sets_how_long_it_stays_open() {
+    // Two failures, read from the clock at different moments, race to open the breaker: the
+    // open duration runs from the winner's moment, whatever the loser writes on its way out.
+    loom::model(|| {
+        let core = core(BreakerConfig::new().failure_threshold(1));
+        let threads: Vec<_> = [NOW, NOW + 50]
+            .into_iter()
+            .map(|now| {
+                let core = core.clone();
+                thread::spawn(move || {
+                    // Asking after the other opened it is refused, and races with nothing.
+                    let generation = admitted(&core.admit(|| NOW))?;
+                    let change = core.record(generation, false, Outcome::Failure, || now);
+                    change.map(|_| now)
+                })
+            })
+            .collect();
+        let opened_at: Vec<u64> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(opened_at.len(), 1);
+        // 100 ns open: refused until exactly the winner's moment plus 100.
+        let Admission::Refused { retry_in } = core.admit(|| NOW + 50) else {
+            panic!("admitted while open");
+        };
+        assert_eq!(
+            retry_in,
+            Some(Duration::from_nanos(opened_at[0] + 100 - (NOW + 50)))
+        );
+    });
+}
+
+#[test]
+fn loom_a_caller_racing_with_the_trip_never_finds_the_breaker_due() {
+    // One caller opens the breaker while another asks at the same moment: the asker is
+    // admitted (it came first) or refused, never handed a probe of a breaker that just opened.
+    loom::model(|| {
+        let core = core(BreakerConfig::new().failure_threshold(1));
+        let generation = admitted(&core.admit(|| NOW)).unwrap();
+        let tripping = {
+            let core = core.clone();
+            thread::spawn(move || core.record(generation, false, Outcome::Failure, || NOW))
+        };
+        let asking = {
+            let core = core.clone();
+            thread::spawn(move || core.admit(|| NOW))
+        };
+        assert!(tripping.join().unwrap().is_some());
+        match asking.join().unwrap() {
+            Admission::Admitted { probe, .. } => assert!(!probe),
+            Admission::Probing { .. } => panic!("a probe of a breaker that just opened"),
+            Admission::Refused { retry_in } => {
+                let left = retry_in.unwrap();
+                assert!(left > Duration::ZERO && left <= Duration::from_nanos(100));
+            }
+        }
+        assert_eq!(core.state(), BreakerState::Open);
+    });
+}
