@@ -363,6 +363,41 @@ async fn every_attempt_gets_its_own_copy_of_owned_arguments() {
     assert_eq!(result, Ok("n:[7, 3]:lr".to_owned()));
 }
 
+fn append(buffer: &mut Vec<u32>, value: u32) {
+    buffer.push(value);
+}
+
+#[resilient(retries = 2, jitter = "none", base_delay = "1ms")]
+async fn changed_and_captured(
+    attempts: &AtomicU32,
+    mut buffer: Vec<u32>,
+    label: String,
+    out: &mut Vec<String>,
+) -> Result<String, CallError> {
+    let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+    // Changed only through `&mut`, and read only inside a `move` block: each still needs its
+    // own copy per attempt.
+    append(&mut buffer, attempt);
+    let shown = async move { format!("{}:{:?}", &label, &buffer) }.await;
+    // A `&mut` argument moved into a binding of its own, as a by-value writer would take it.
+    let sink = out;
+    sink.push(shown.clone());
+    if attempt < 3 {
+        Err(CallError::Busy)
+    } else {
+        Ok(shown)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn changes_and_move_blocks_see_the_callers_arguments_on_every_attempt() {
+    let attempts = AtomicU32::new(0);
+    let mut out = Vec::new();
+    let result = changed_and_captured(&attempts, vec![7], "l".to_owned(), &mut out).await;
+    assert_eq!(result, Ok("l:[7, 3]".to_owned()));
+    assert_eq!(out, ["l:[7, 1]", "l:[7, 2]", "l:[7, 3]"]);
+}
+
 #[resilient(
     retries = 5,
     jitter = "none",

@@ -1,9 +1,14 @@
 //! Which by-value arguments the body may consume, and so need a fresh clone for every attempt.
 //!
 //! The rule is syntactic, because a macro sees no types: a binding is left alone when every
-//! mention of it in the body sits directly under `&` or `&mut` (through field accesses, as in
-//! `&request.headers`). Any other mention may move it: a plain use, a method call (which may
-//! take `self`), a closure, or an appearance inside a macro's tokens, which cannot be read.
+//! mention of it in the body sits directly under `&` (through field accesses, as in
+//! `&request.headers`), in a macro's tokens too (`debug!("{:?}", &request)`), or names a
+//! macro's argument (`field = value`). Any other mention may move or change it: a plain use, a
+//! method call (which may take `self` or `&mut self`), `&mut`, an assignment, a closure, or a
+//! macro's tokens that are not a plain borrow. A change counts because the next attempt must
+//! start from what the caller passed, not from what the last attempt left. Inside an
+//! `async move` block or a `move` closure every mention counts, borrow or not: the block takes
+//! the binding itself, so the first attempt would keep it from the second.
 
 use std::collections::BTreeSet;
 
@@ -55,6 +60,7 @@ pub(crate) fn consumed(body: &Block, candidates: &[Binding]) -> BTreeSet<String>
     let mut finder = Mentions {
         names: candidates.iter().map(|b| b.ident.to_string()).collect(),
         found: BTreeSet::new(),
+        moving: 0,
     };
     finder.visit_block(body);
     finder.found
@@ -63,6 +69,8 @@ pub(crate) fn consumed(body: &Block, candidates: &[Binding]) -> BTreeSet<String>
 struct Mentions {
     names: BTreeSet<String>,
     found: BTreeSet<String>,
+    /// How many `move` blocks and closures enclose the expression being visited.
+    moving: u32,
 }
 
 impl Mentions {
@@ -73,15 +81,60 @@ impl Mentions {
         }
     }
 
-    fn note_tokens(&mut self, tokens: &TokenStream) {
-        for token in tokens.clone() {
+    /// Notes the names in a macro's tokens, except those under a plain shared borrow (`&x`
+    /// followed by nothing that could call a method on it) and those naming an argument of the
+    /// macro (`x = …`). After a `move` keyword everything counts, as in a `move` block outside
+    /// a macro.
+    fn note_tokens(&mut self, tokens: &TokenStream, mut moving: bool) {
+        let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+        for (at, token) in tokens.iter().enumerate() {
             match token {
-                TokenTree::Ident(ident) => self.note(&ident),
-                TokenTree::Group(group) => self.note_tokens(&group.stream()),
+                TokenTree::Ident(ident) if ident == "move" => moving = true,
+                TokenTree::Ident(ident) => {
+                    if moving
+                        || !(borrowed_in_tokens(&tokens, at) || names_an_argument(&tokens, at))
+                    {
+                        self.note(ident);
+                    }
+                }
+                TokenTree::Group(group) => self.note_tokens(&group.stream(), moving),
                 TokenTree::Punct(_) | TokenTree::Literal(_) => {}
             }
         }
     }
+}
+
+/// Whether the identifier at `at` stands under a shared borrow that ends with it: `&x`,
+/// followed by the end, a separator or an operator, but not by `.` (a method may take `self`),
+/// `::` or a call's parentheses.
+fn borrowed_in_tokens(tokens: &[TokenTree], at: usize) -> bool {
+    let before = at.checked_sub(1).and_then(|i| tokens.get(i));
+    let under_borrow = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '&');
+    let after = tokens.get(at + 1);
+    let ends_there = match after {
+        None => true,
+        Some(TokenTree::Punct(p)) => !matches!(p.as_char(), '.' | ':'),
+        Some(TokenTree::Group(g)) => g.delimiter() != proc_macro2::Delimiter::Parenthesis,
+        Some(TokenTree::Ident(_) | TokenTree::Literal(_)) => true,
+    };
+    under_borrow && ends_there
+}
+
+/// Whether the identifier at `at` names a macro's argument, as in `format!("{x}", x = 1)` or the
+/// `field = value` pairs `#[tracing::instrument]` writes into its span: first in the list or
+/// after a comma, followed by a lone `=`.
+fn names_an_argument(tokens: &[TokenTree], at: usize) -> bool {
+    let before = at.checked_sub(1).and_then(|i| tokens.get(i));
+    let starts_an_argument =
+        before.is_none_or(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ','));
+    let assigned = matches!(
+        (tokens.get(at + 1), tokens.get(at + 2)),
+        (Some(TokenTree::Punct(eq)), next)
+            if eq.as_char() == '='
+                && eq.spacing() == proc_macro2::Spacing::Alone
+                && !matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == '=' || p.as_char() == '>')
+    );
+    starts_an_argument && assigned
 }
 
 impl<'ast> Visit<'ast> for Mentions {
@@ -91,6 +144,21 @@ impl<'ast> Visit<'ast> for Mentions {
                 if let Some(ident) = path.path.get_ident() {
                     self.note(ident);
                 }
+            }
+            Expr::Async(block) if block.capture.is_some() => {
+                self.moving += 1;
+                visit::visit_expr(self, expr);
+                self.moving -= 1;
+            }
+            Expr::Closure(closure) if closure.capture.is_some() => {
+                self.moving += 1;
+                visit::visit_expr(self, expr);
+                self.moving -= 1;
+            }
+            // A `move` block takes even what it borrows; `&mut` changes what the next attempt
+            // would see.
+            Expr::Reference(borrow) if self.moving > 0 || borrow.mutability.is_some() => {
+                visit::visit_expr(self, expr)
             }
             Expr::Reference(borrow) => {
                 // `&x` and `&x.field.inner` borrow `x`; anything else under the `&` is visited
@@ -117,7 +185,7 @@ impl<'ast> Visit<'ast> for Mentions {
     }
 
     fn visit_macro(&mut self, mac: &'ast Macro) {
-        self.note_tokens(&mac.tokens);
+        self.note_tokens(&mac.tokens, self.moving > 0);
     }
 
     fn visit_item(&mut self, _: &'ast Item) {
@@ -145,13 +213,7 @@ mod tests {
 
     #[test]
     fn borrows_need_no_clone() {
-        assert!(
-            check(
-                "s: String",
-                "{ takes(&s); takes(&mut s); takes(&s.field.x) }"
-            )
-            .is_empty()
-        );
+        assert!(check("s: String", "{ takes(&s); takes(&s.field.x) }").is_empty());
         assert!(check("s: String", "{ fn inner(s: String) -> String { s } }").is_empty());
     }
 
@@ -165,9 +227,38 @@ mod tests {
     }
 
     #[test]
+    fn changes_need_a_clone_so_each_attempt_starts_afresh() {
+        assert_eq!(check("mut b: Vec<u8>", "{ read_into(&mut b) }"), ["b"]);
+        assert_eq!(check("mut n: u32", "{ n += 1; &n }"), ["n"]);
+        assert_eq!(check("mut b: Vec<u8>", "{ m!(&mut b) }"), ["b"]);
+    }
+
+    #[test]
     fn macro_tokens_count_as_a_use() {
         assert_eq!(check("s: String", "{ vec![s] }"), ["s"]);
         assert!(check("s: String", "{ println!(\"{s}\") }").is_empty());
+        assert_eq!(check("s: String", "{ m!(&s.into_bytes()) }"), ["s"]);
+        assert_eq!(check("s: String", "{ m!(&s::f()) }"), ["s"]);
+    }
+
+    #[test]
+    fn a_plain_borrow_in_a_macro_is_a_borrow() {
+        assert!(check("s: String", "{ debug!(\"{:?}\", &s); m!(&s, x) }").is_empty());
+        // What `#[tracing::instrument]` writes into its span when it runs first.
+        assert!(check("s: String", "{ span!(Level::INFO, \"f\", s = debug(&s)) }").is_empty());
+    }
+
+    #[test]
+    fn move_blocks_and_closures_take_what_they_mention() {
+        assert_eq!(check("s: String", "{ async move { f(&s) }.await }"), ["s"]);
+        assert_eq!(check("s: String", "{ let g = move || s.len(); }"), ["s"]);
+        assert_eq!(
+            check("s: String", "{ spawn(async move { m!(&s) }) }"),
+            ["s"]
+        );
+        assert_eq!(check("s: String", "{ m!(async move { &s }) }"), ["s"]);
+        // Without `move` the block or closure borrows.
+        assert!(check("s: String", "{ async { f(&s) }.await; let g = || f(&s); }").is_empty());
     }
 
     #[test]

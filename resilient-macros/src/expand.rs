@@ -84,10 +84,27 @@ fn rewrite(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 //     }
 fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStream {
     let mut candidates = Vec::new();
+    let mut borrowed = Vec::new();
     for input in &function.sig.inputs {
-        if let FnArg::Typed(typed) = input
-            && !matches!(*typed.ty, Type::Reference(_))
-        {
+        let FnArg::Typed(typed) = input else {
+            continue;
+        };
+        if let Type::Reference(reference) = &*typed.ty {
+            // A `&mut` argument is not `Copy` either: one that the body may move gets a reborrow
+            // per attempt, as `&mut self` does.
+            if reference.mutability.is_some()
+                && let Pat::Ident(binding) = &*typed.pat
+                && binding.by_ref.is_none()
+                && binding.subpat.is_none()
+            {
+                borrowed.push(Binding {
+                    ident: binding.ident.clone(),
+                    mutable: binding.mutability.is_some(),
+                    span: typed.span(),
+                    ty: None,
+                });
+            }
+        } else {
             let first = candidates.len();
             consume::bindings(&typed.pat, &mut candidates);
             for binding in &mut candidates[first..] {
@@ -104,7 +121,8 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
         // `item::shape` has already turned a missing body into an error.
         return function.into_tokens();
     };
-    let consumed = consume::consumed(&body, &candidates);
+    let all: Vec<Binding> = candidates.iter().chain(&borrowed).cloned().collect();
+    let consumed = consume::consumed(&body, &all);
     let mut reborrow = None;
     if let Some(self_token) = mut_self(&function.sig) {
         let renamed = syn::Ident::new("__resilient_self", self_token.span);
@@ -118,6 +136,7 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
     }
 
     let mut clones = clones(&candidates, &consumed);
+    clones.extend(reborrows(&borrowed, &consumed));
     clones.extend(reborrow);
     let body = retry_loop(args, &function.sig.ident, output, &clones, &body);
     function.body = Some(Block {
@@ -164,7 +183,9 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
             declared_types.insert(binding.ident.to_string(), ty);
         }
     }
+    let mut_self = mut_self(&function.sig).is_some();
     let stmts = boxed_stmts_mut(&mut function).ok_or_else(unrecognised)?;
+    let stmts = ret_stmts(stmts).ok_or_else(unrecognised)?;
     let Some(at) = stmts
         .iter()
         .position(|stmt| matches!(stmt, Stmt::Local(local) if item::is_boxed_ret(local)))
@@ -173,15 +194,33 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
     };
 
     let mut candidates = Vec::new();
+    let mut borrowed = Vec::new();
     for stmt in &stmts[..at] {
-        if let Stmt::Local(local) = stmt
-            && !local.init.as_ref().is_some_and(|init| is_self(&init.expr))
-        {
-            let first = candidates.len();
-            consume::bindings(&local.pat, &mut candidates);
-            for binding in &mut candidates[first..] {
-                binding.span = local.pat.span();
-                binding.ty = declared_types.get(&binding.ident.to_string()).cloned();
+        let Stmt::Local(local) = stmt else {
+            continue;
+        };
+        let first = candidates.len();
+        consume::bindings(&local.pat, &mut candidates);
+        let moves_self = local.init.as_ref().is_some_and(|init| is_self(&init.expr));
+        for mut binding in candidates.drain(first..).collect::<Vec<_>>() {
+            binding.span = local.pat.span();
+            binding.ty = declared_types.get(&binding.ident.to_string()).cloned();
+            // `let mut __self = self;` of a `&mut self` method, or a `&mut` argument: reborrowed
+            // per attempt. A `&self` or `self` by value is no candidate at all.
+            let mut_reference = matches!(
+                &binding.ty,
+                Some(Type::Reference(reference)) if reference.mutability.is_some()
+            );
+            if moves_self {
+                if mut_self {
+                    binding.mutable = false;
+                    borrowed.push(binding);
+                }
+            } else if mut_reference {
+                binding.mutable = false;
+                borrowed.push(binding);
+            } else {
+                candidates.push(binding);
             }
         }
     }
@@ -194,13 +233,20 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
     let Expr::Block(body) = &*init.expr else {
         return Err(unrecognised());
     };
-    let consumed = consume::consumed(&body.block, &candidates);
-    let clones = clones(&candidates, &consumed);
+    let all: Vec<Binding> = candidates.iter().chain(&borrowed).cloned().collect();
+    let consumed = consume::consumed(&body.block, &all);
+    let mut clones = clones(&candidates, &consumed);
+    clones.extend(reborrows(&borrowed, &consumed));
     let retried = retry_loop(args, &ident, output, &clones, &body.block);
     *init.expr = Expr::Verbatim(retried);
+    let cloned: BTreeSet<String> = candidates
+        .iter()
+        .map(|binding| binding.ident.to_string())
+        .filter(|name| consumed.contains(name))
+        .collect();
     for stmt in &mut stmts[..at] {
         if let Stmt::Local(local) = stmt {
-            unmut(&mut local.pat, &consumed);
+            unmut(&mut local.pat, &cloned);
         }
     }
     Ok(function.into_tokens())
@@ -214,6 +260,40 @@ fn boxed_stmts_mut(function: &mut Function) -> Option<&mut Vec<Stmt>> {
         Some(Expr::Async(block)) => Some(&mut block.block.stmts),
         _ => None,
     }
+}
+
+/// The statements that hold `let __ret: R = { body };`: those of `#[async_trait]`'s block, or,
+/// where `#[tracing::instrument]` ran after it, those of the block it wrapped in its own
+/// `async move` (under an `.await` and a `match` when it records errors or return values).
+fn ret_stmts(stmts: &mut Vec<Stmt>) -> Option<&mut Vec<Stmt>> {
+    let holds_ret = |stmts: &Vec<Stmt>| {
+        stmts
+            .iter()
+            .any(|stmt| matches!(stmt, Stmt::Local(local) if item::is_boxed_ret(local)))
+    };
+    if holds_ret(stmts) {
+        return Some(stmts);
+    }
+    fn within(expr: &mut Expr) -> Option<&mut Vec<Stmt>> {
+        match expr {
+            Expr::Async(block) => ret_stmts(&mut block.block.stmts),
+            Expr::Block(block) => ret_stmts(&mut block.block.stmts),
+            Expr::Await(awaited) => within(&mut awaited.base),
+            Expr::Match(matched) => within(&mut matched.expr),
+            _ => None,
+        }
+    }
+    for stmt in stmts {
+        let found = match stmt {
+            Stmt::Local(local) => local.init.as_mut().and_then(|init| within(&mut init.expr)),
+            Stmt::Expr(expr, _) => within(expr),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 fn is_self(expr: &Expr) -> bool {
@@ -312,11 +392,12 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                     "`#[resilient]` needs a fresh `{ident}` for every attempt, \
                      but its type `{{Self}}` is not `Clone`"
                 );
-                let label =
-                    format!("the body may consume `{ident}`, so each attempt gets its own clone");
+                let label = format!(
+                    "the body may move or change `{ident}`, so each attempt gets its own clone"
+                );
                 let note = format!(
-                    "borrow it in the body (`&{ident}`), take it by reference, \
-                     or implement `Clone` for `{{Self}}`"
+                    "only read it through `&{ident}` (outside any `move` block or closure), \
+                     take it by reference, or implement `Clone` for `{{Self}}`"
                 );
                 let clone = quote_spanned!(*span=> {
                     #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
@@ -338,6 +419,19 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                 quote!(let #mutability #ident = #clone;)
             },
         )
+        .collect()
+}
+
+/// One reborrow per `&mut` binding the body may move: `let out = &mut *out;`, so each attempt
+/// moves its own and hands the original back when it ends.
+fn reborrows(borrowed: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStream> {
+    borrowed
+        .iter()
+        .filter(|binding| consumed.contains(&binding.ident.to_string()))
+        .map(|Binding { ident, mutable, .. }| {
+            let mutability = mutable.then(|| quote!(mut));
+            quote!(let #mutability #ident = &mut *#ident;)
+        })
         .collect()
 }
 

@@ -247,30 +247,42 @@ use proc_macro::TokenStream;
 /// # What the function must look like
 ///
 /// - It is an `async fn` returning a type spelled as a `Result` (`Result<T, E>`,
-///   `anyhow::Result<T>`, ...) whose error type implements `From<resilient::Error>`: breaker
-///   refusals and timeouts come back through it.
+///   `anyhow::Result<T>`, ...) whose error type implements `From<resilient::Error>` (breaker
+///   refusals and timeouts come back through it) and `Debug` (retries are logged with it).
 /// - It may be a free function, a method taking `&self` or `&mut self` (each attempt borrows
 ///   `self` anew), generic, with `impl Trait` arguments, a trait method with a default body, or
 ///   a method in a trait `impl`. With `#[async_trait]`, put `#[resilient]` on the methods inside
-///   the `#[async_trait]` block. `#[tracing::instrument]` may sit above or below it.
+///   the `#[async_trait]` block.
+/// - `#[tracing::instrument]` may sit above or below it. Below, one span covers the whole call
+///   with all its attempts, and the arguments are recorded once. Above, every attempt gets a
+///   span of its own; since `instrument` then moves the body into an `async move` block, every
+///   argument the body mentions is cloned per attempt (see below), so non-`Clone` arguments
+///   want `#[resilient]` on top.
 /// - `return` and `?` in the body end the current attempt, which is then classified like any
 ///   other result.
 /// - The returned future is `Send` whenever the body's is.
 /// - A body cannot return a borrow of `&mut self` (`Result<&mut Self, E>`): each attempt's
 ///   borrow must end before the next one starts.
 ///
-/// ## Arguments the body consumes
+/// ## Arguments the body moves or changes
 ///
-/// Every attempt runs the body afresh, so an argument the body moves must be there again for
-/// the next attempt. The attribute cannot see types, so it decides by how the body mentions
-/// each argument binding (a plain name, or a name inside a destructuring pattern) whose type
-/// is not a reference:
+/// Every attempt runs the body afresh and starts from the arguments the caller passed: an
+/// argument the first attempt moved or changed must be there, unchanged, for the next. The
+/// attribute cannot see types, so it decides by how the body mentions each argument binding (a
+/// plain name, or a name inside a destructuring pattern) whose type is not a reference:
 ///
-/// - if every mention sits directly under `&` or `&mut` (`&name`, `&mut name.field`), the
-///   argument is used as it is;
-/// - otherwise (a plain use, a method call, a closure, a macro's tokens) each attempt gets its
-///   own `Clone::clone` of it, and an argument whose type is not `Clone` is a compile error that
-///   names that argument, at it. Borrow it in the body or take it by reference to avoid the clone.
+/// - if every mention only reads it through `&` (`&name`, `&name.field`, also in a macro's
+///   arguments: `debug!("{:?}", &name)`, `format!("{n}", n = &name)`), the argument is used as
+///   it is;
+/// - otherwise (a plain use, a method call, `&mut`, an assignment, a macro's tokens that are not
+///   a plain borrow, or any mention inside an `async move` block or a `move` closure, which take
+///   the binding itself) each attempt gets its own `Clone::clone` of it, and an argument whose
+///   type is not `Clone` is a compile error that names that argument, at it. Read it through
+///   `&` or take it by reference to avoid the clone.
+///
+/// A `&mut` argument that the body may move (passing it on to a by-value `impl Write`, say)
+/// gets a reborrow per attempt, `&mut *out`, as `&mut self` does. `&T` arguments are `Copy` and
+/// need nothing.
 ///
 /// # What it expands to
 ///

@@ -22,6 +22,17 @@ async fn post(url: &str, request: Request) -> Result<usize, Failure> {
     Ok(url.len() + send(request))
 }
 
+#[resilient(retries = 3)]
+async fn in_background(request: Request) -> Result<usize, Failure> {
+    // Only borrowed, but inside an `async move` block, which takes `request` itself.
+    let task = async move { peek(&request) };
+    Ok(task.await)
+}
+
+fn peek(request: &Request) -> usize {
+    request.body.len()
+}
+
 #[async_trait::async_trait]
 trait Poster {
     async fn post(&self, request: Request) -> Result<usize, Failure>;

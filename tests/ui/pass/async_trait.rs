@@ -8,6 +8,12 @@ use resilient::resilient;
 #[derive(Debug)]
 pub struct Failure(resilient::Error);
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl From<resilient::Error> for Failure {
     fn from(error: resilient::Error) -> Self {
         Failure(error)
@@ -45,6 +51,35 @@ impl Client for Http {
     }
 }
 
+#[async_trait]
+trait Store {
+    async fn put(&mut self, key: String, value: u32) -> Result<usize, Failure>;
+    async fn len(&self) -> Result<usize, Failure>;
+}
+
+#[derive(Default)]
+struct Memory {
+    items: Vec<(String, u32)>,
+}
+
+// `#[tracing::instrument]` above `#[resilient]` inside `#[async_trait]`: the body it wraps in
+// its own `async move` is the one retried.
+#[async_trait]
+impl Store for Memory {
+    #[tracing::instrument(skip(self))]
+    #[resilient(retries = 1)]
+    async fn put(&mut self, key: String, value: u32) -> Result<usize, Failure> {
+        self.items.push((key, value));
+        Ok(self.items.len())
+    }
+
+    #[tracing::instrument(skip(self), err)]
+    #[resilient(retries = 1, breaker = "ui-async-trait")]
+    async fn len(&self) -> Result<usize, Failure> {
+        Ok(self.items.len())
+    }
+}
+
 fn assert_send<T: Send>(value: T) -> T {
     value
 }
@@ -56,4 +91,7 @@ async fn main() {
     assert_eq!(http.push("x".to_owned()).await.unwrap(), 1);
     http.ping().await.unwrap();
     assert_eq!(http.sent, ["x!"]);
+    let mut memory = Memory::default();
+    assert_eq!(assert_send(memory.put("k".into(), 1)).await.unwrap(), 1);
+    assert_eq!(memory.len().await.unwrap(), 1);
 }

@@ -24,6 +24,26 @@ async fn instrumented_inside(name: String) -> Result<usize, Failure> {
     Ok(name.len())
 }
 
+/// Not `Clone`: under `#[resilient]` above, `#[tracing::instrument]` only borrows it.
+#[derive(Debug)]
+pub struct Token(u32);
+
+#[resilient(retries = 1)]
+#[tracing::instrument]
+async fn recorded_not_cloned(token: Token) -> Result<u32, Failure> {
+    Ok(read(&token))
+}
+
+fn read(token: &Token) -> u32 {
+    token.0
+}
+
+#[tracing::instrument(skip_all)]
+#[resilient(retries = 1)]
+async fn skipped_and_moved(name: String, count: usize) -> Result<usize, Failure> {
+    Ok(name.len() + count)
+}
+
 struct Service {
     calls: u32,
 }
@@ -47,6 +67,8 @@ impl Service {
 async fn main() {
     assert_eq!(instrumented_outside("ab".into()).await.unwrap(), 2);
     assert_eq!(instrumented_inside("abc".into()).await.unwrap(), 3);
+    assert_eq!(recorded_not_cloned(Token(4)).await.unwrap(), 4);
+    assert_eq!(skipped_and_moved("ab".into(), 1).await.unwrap(), 3);
     let mut service = Service { calls: 0 };
     assert_eq!(service.bump(1).await.unwrap(), 2);
     assert_eq!(service.call(1).await.unwrap(), 2);
