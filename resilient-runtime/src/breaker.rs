@@ -303,11 +303,14 @@ impl Breaker {
 
     /// How long until an open breaker admits a probe (zero once it would); `None` unless open.
     pub fn next_probe_in(&self) -> Option<Duration> {
-        let core = &self.inner.core;
-        let word = core.word.load(Ordering::Acquire);
+        self.next_probe_at(self.inner.core.word.load(Ordering::Acquire))
+    }
+
+    /// [`next_probe_in`](Self::next_probe_in) for the state in `word`.
+    fn next_probe_at(&self, word: u64) -> Option<Duration> {
         (state_of(word) == BreakerState::Open).then(|| {
             let now = clock::now();
-            let until = core.open_until(generation_of(word), now);
+            let until = self.inner.core.open_until(generation_of(word), now);
             Duration::from_nanos(until.saturating_sub(now))
         })
     }
@@ -317,7 +320,7 @@ impl Breaker {
         let core = &self.inner.core;
         let word = core.word.load(Ordering::Acquire);
         let state = state_of(word);
-        let next_probe_in = self.next_probe_in();
+        let next_probe_in = self.next_probe_at(word);
         BreakerStatus {
             name: self.inner.name.clone(),
             state,
@@ -337,7 +340,8 @@ impl Breaker {
     }
 
     /// Calls `listener` after every change of state, outside any lock, on the thread that caused
-    /// the change.
+    /// the change. A listener that panics is logged at `error` and does not disturb the call or
+    /// the other listeners.
     pub fn on_state_change(&self, listener: impl Fn(&StateChange) + Send + Sync + 'static) {
         let mut slot = self
             .inner
@@ -395,8 +399,11 @@ impl Breaker {
         match self.inner.core.admit(now) {
             Admission::Admitted { generation, probe } => Ok(Permit::new(self, generation, probe)),
             Admission::Probing { generation } => {
+                // The permit exists before anything else runs, so that the probe slot the
+                // transition took goes back should the caller's future be dropped meanwhile.
+                let permit = Permit::new(self, generation, true);
                 self.changed(BreakerState::Open, BreakerState::HalfOpen);
-                Ok(Permit::new(self, generation, true))
+                Ok(permit)
             }
             Admission::Refused { retry_in } => Err(Error::Rejected {
                 breaker: self.inner.name.clone(),
@@ -435,7 +442,13 @@ impl Breaker {
             to,
         };
         for listener in listeners.iter() {
-            listener(&change);
+            // A listener that panics must not take the call that happened to cause the change
+            // down with it, nor the listeners after it.
+            let heard =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(&change)));
+            if heard.is_err() {
+                tracing::error!(breaker = name, %from, %to, "a state-change listener panicked");
+            }
         }
     }
 
@@ -745,6 +758,12 @@ impl Core {
                 None
             }
             (false, Outcome::Success) => {
+                // A success from before the breaker last changed says nothing of the period
+                // since: it is counted above and steers nothing. (Every transition bumps the
+                // generation, so an equal one means this closed period still runs.)
+                if generation_of(self.word.load(Ordering::Relaxed)) != generation {
+                    return None;
+                }
                 // Read before writing: a healthy breaker shared by many threads then never
                 // bounces this cache line between them.
                 if self.consecutive.load(Ordering::Relaxed) != 0 {
@@ -1112,6 +1131,27 @@ mod tests {
         b.reset();
         stale_probe.finish_at(Outcome::Failure, 5 * SEC);
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_late_success_does_not_clear_the_failures_of_a_later_period() {
+        let b = breaker(
+            BreakerConfig::new()
+                .failure_threshold(2)
+                .open_duration(Duration::from_secs(1)),
+        );
+        // Admitted while closed, it finishes only after an outage opened and recovered the
+        // breaker, and a new run of failures has begun.
+        let slow = b.acquire_at(0).unwrap();
+        fail(&b, 0);
+        fail(&b, 0);
+        succeed(&b, 2 * SEC);
+        fail(&b, 3 * SEC);
+        slow.finish_at(Outcome::Success, 3 * SEC);
+        assert_eq!(b.status().successes, 2);
+        assert_eq!(b.status().consecutive_failures, 1);
+        fail(&b, 3 * SEC);
+        assert_eq!(b.state(), BreakerState::Open);
     }
 
     #[test]

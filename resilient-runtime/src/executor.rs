@@ -102,6 +102,8 @@ impl<'a, C> Retry<'a, C> {
 
     /// Runs `op` until it succeeds, fails permanently, runs out of retries or time, or the
     /// breaker refuses. Returns the last error when it gives up.
+    ///
+    /// `op` is called once per attempt, after the breaker has admitted that attempt.
     pub async fn run<T, E, F, Fut>(self, mut op: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -112,7 +114,10 @@ impl<'a, C> Retry<'a, C> {
         let mut call =
             Call::new(&self.policy, self.breaker, self.classifier).operation(self.operation);
         loop {
-            if let ControlFlow::Break(result) = call.attempt(op()).await {
+            // `op` is called inside the attempt, so only once the breaker has admitted it: a
+            // refused call runs none of the closure, not even the part before its future.
+            let attempt = async { op().await };
+            if let ControlFlow::Break(result) = call.attempt(attempt).await {
                 return result;
             }
         }
@@ -198,7 +203,7 @@ impl<'a, C> Call<'a, C> {
     pub fn attempt<F>(&mut self, attempt: F) -> Attempt<'_, 'a, C, F> {
         Attempt {
             call: self,
-            attempt,
+            attempt: Some(attempt),
             permit: None,
             phase: Phase::Start,
         }
@@ -469,11 +474,21 @@ pin_project! {
     #[must_use = "futures do nothing unless awaited"]
     pub struct Attempt<'c, 'a, C, F> {
         call: &'c mut Call<'a, C>,
+        // The caller's future; dropped as soon as a timeout cuts it, so that what it holds
+        // (a connection, a permit) is not kept through the backoff wait.
         #[pin]
-        attempt: F,
+        attempt: Option<F>,
         permit: Option<Permit<'a>>,
         phase: Phase,
     }
+}
+
+/// Polls the caller's future; once a timeout has dropped it, the attempt never polls it again.
+#[inline(always)]
+fn poll_attempt<F: Future>(attempt: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    attempt
+        .as_pin_mut()
+        .map_or(Poll::Pending, |attempt| attempt.poll(cx))
 }
 
 impl<C, F> fmt::Debug for Attempt<'_, '_, C, F> {
@@ -522,7 +537,7 @@ where
                         continue;
                     }
                     // The common case, straight through: no timer.
-                    let Poll::Ready(output) = this.attempt.as_mut().poll(cx) else {
+                    let Poll::Ready(output) = poll_attempt(this.attempt.as_mut(), cx) else {
                         *this.permit = permit;
                         *this.phase = Phase::Running;
                         return Poll::Pending;
@@ -548,7 +563,7 @@ where
                     }
                 }
                 Phase::Running => {
-                    let outcome = match this.attempt.as_mut().poll(cx) {
+                    let outcome = match poll_attempt(this.attempt.as_mut(), cx) {
                         Poll::Ready(output) => Ok(output),
                         Poll::Pending => {
                             let Some((limit, cut)) = this.call.bound_now else {
@@ -557,6 +572,7 @@ where
                             if this.call.poll_timer(cx).is_pending() {
                                 return Poll::Pending;
                             }
+                            this.attempt.set(None);
                             Err(this.call.ran_out(limit, cut))
                         }
                     };

@@ -192,3 +192,33 @@ async fn two_modules_share_one_named_breaker() {
             .is_some_and(|e| e.is_rejected() && e.breaker() == Some("it-shared"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_listener_neither_fails_the_call_nor_keeps_the_probe_slot() {
+    let name = "it-panicking-listener";
+    configure_breaker(name, BreakerConfig::new().failure_threshold(1)).unwrap();
+    let b = breaker(name);
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    b.on_state_change(|_| panic!("listener bug"));
+    let sink = heard.clone();
+    b.on_state_change(move |change| sink.lock().unwrap().push(change.to));
+
+    fail_once(name).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    // The probe's transition to half-open calls the panicking listener first.
+    let result = Retry::new(once())
+        .breaker(&b)
+        .run(|| async { Ok::<_, Failed>(7) })
+        .await;
+    assert_eq!(result, Ok(7));
+    assert_eq!(b.state(), BreakerState::Closed);
+    assert_eq!(b.status().probes_in_flight, 0);
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+            BreakerState::Closed
+        ]
+    );
+}

@@ -366,6 +366,52 @@ async fn an_open_breaker_refuses_without_running_or_sleeping() {
     assert!(refusal.retry_in().unwrap() <= Duration::from_secs(30));
     assert_eq!((op.attempts(), started.elapsed()), (2, Duration::ZERO));
     assert_eq!(breaker.status().rejections, 1);
+
+    // Not even the closure runs: the part before its future would be a side effect of a call
+    // the breaker refused.
+    let mut called = 0;
+    let third: Result<(), TestError> = Retry::new(exact(5))
+        .breaker(&breaker)
+        .run(|| {
+            called += 1;
+            async { Ok(()) }
+        })
+        .await;
+    assert!(matches!(third, Err(TestError::Runtime(e)) if e.is_rejected()));
+    assert_eq!(called, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_is_dropped_before_the_backoff_wait() {
+    /// Stands for what a hanging attempt holds, a connection say; notes when it is let go.
+    struct Held<'a>(&'a std::sync::Mutex<Vec<Instant>>);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(Instant::now());
+        }
+    }
+    let released = std::sync::Mutex::new(Vec::new());
+    let started = Instant::now();
+    let policy = exact(1)
+        .timeout(Duration::from_secs(1))
+        .base_delay(Duration::from_secs(10));
+    let result: Result<(), TestError> = Retry::new(policy)
+        .run(|| {
+            let held = Held(&released);
+            async move {
+                let _held = held;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
+        })
+        .await;
+    assert!(matches!(result, Err(TestError::Runtime(e)) if e.is_timeout()));
+    // Each attempt let go when its timeout cut it, not at the end of the 10 s wait after it.
+    let second_cut = started + Duration::from_secs(1 + 10 + 1);
+    assert_eq!(
+        *released.lock().unwrap(),
+        [started + Duration::from_secs(1), second_cut]
+    );
 }
 
 #[tokio::test(start_paused = true)]
