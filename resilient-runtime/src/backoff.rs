@@ -11,8 +11,9 @@ use crate::policy::RetryPolicy;
 
 /// How the delay before a retry is randomised.
 ///
-/// Every kind starts from the same ceiling for retry `k` (counting from 1):
-/// `d = min(max_delay, base_delay · 2^(k−1))`.
+/// `None`, `Full` and `Equal` start from the same ceiling for retry `k` (counting from 1):
+/// `d = min(max_delay, base_delay · 2^(k−1))`. `Decorrelated` grows from the previous delay
+/// instead, with no count of retries.
 ///
 /// | kind | delay before retry `k` |
 /// | --- | --- |

@@ -364,6 +364,7 @@ impl<'a, C> Call<'a, C> {
             return None;
         }
         let policy = self.policy;
+        let left = self.time_left();
         let slow = self.slow.get_or_insert_with(Box::default);
         let (backoff, rng) = slow.backoff.get_or_insert_with(|| {
             let rng = match policy.seed {
@@ -388,12 +389,16 @@ impl<'a, C> Call<'a, C> {
         }
         if let Some(hint) = hint {
             // At least what the server asked for, plus a little spread so that every client told
-            // the same instant does not come back at that instant.
-            let spread = (hint / 10).clamp(Duration::from_millis(1), Duration::from_secs(1));
+            // the same instant does not come back at that instant. The spread never pushes a
+            // hint that fits the deadline past it.
+            let mut spread = (hint / 10).clamp(Duration::from_millis(1), Duration::from_secs(1));
+            if let Some(room) = left.and_then(|left| left.checked_sub(hint)) {
+                spread = spread.min(room.saturating_sub(Duration::from_nanos(1)));
+            }
             delay = delay.max(hint.saturating_add(rng.random_range(Duration::ZERO..=spread)));
         }
         let delay_ms = millis(delay);
-        if let Some(left) = self.time_left()
+        if let Some(left) = left
             && delay >= left
         {
             let left_ms = millis(left);

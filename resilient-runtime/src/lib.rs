@@ -42,7 +42,8 @@
 //! # Semantics in brief
 //! - `retries` counts retries **after** the first attempt: 3 means at most 4 attempts.
 //! - The delay before retry `k` has the ceiling `min(max_delay, base_delay · 2^(k−1))`, which
-//!   the [`Jitter`] kind then randomises; the cap holds after jitter.
+//!   the [`Jitter`] kind then randomises (`Decorrelated` grows from the previous delay
+//!   instead); the cap holds after jitter.
 //! - Retry is outside the breaker: each attempt asks the breaker first and is recorded by it; a
 //!   refusal ends the call at once with [`Error::Rejected`].
 //! - Errors are transient unless a [`Classify`] says otherwise. A permanent error returns at

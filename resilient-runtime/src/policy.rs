@@ -12,7 +12,7 @@ use crate::error::ConfigError;
 /// | [`retries`](Self::retries) | 3 | retries **after** the first attempt: 3 means at most 4 attempts |
 /// | [`jitter`](Self::jitter) | [`Jitter::Full`] | how each delay is randomised |
 /// | [`base_delay`](Self::base_delay) | 1 s | the ceiling of the first delay |
-/// | [`max_delay`](Self::max_delay) | 60 s | the cap on every delay, after jitter |
+/// | [`max_delay`](Self::max_delay) | 60 s | the cap on every backoff delay, after jitter (a server's hint may ask for longer) |
 /// | [`timeout`](Self::timeout) | none | how long one attempt may run before it is abandoned |
 /// | [`deadline`](Self::deadline) | none | how long the whole call may take, attempts and waits together |
 /// | [`max_hint`](Self::max_hint) | none | the longest server-requested wait (`Retry-After`) a call sits out |
@@ -95,20 +95,24 @@ impl RetryPolicy {
         self
     }
 
-    /// Sets the cap on every delay.
+    /// Sets the cap on every backoff delay. A server's hint may ask for longer; `max_hint`
+    /// bounds those.
     pub const fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
     }
 
-    /// Bounds each attempt: one that runs longer is abandoned and counts as a transient failure.
+    /// Bounds each attempt: one that runs longer is abandoned (its future dropped at once) and
+    /// counts as a transient failure, retried and recorded by the breaker.
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Bounds the whole call. No wait is started that would end after it; an attempt still
-    /// running when it passes is cut.
+    /// running when it passes is cut, and recorded by the breaker as a failure, as a timeout
+    /// is (a service too slow for the caller's budget is what a breaker is there to notice).
+    /// Timers fire on tokio's 1 ms resolution, so a cut lands up to 1 ms after the deadline.
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -117,7 +121,7 @@ impl RetryPolicy {
     /// The longest wait a server's hint (`Retry-After` and its kin) may impose. A transient
     /// failure whose hint asks for longer ends the call at once with that failure, as a hint
     /// past the deadline does: the server is not called before the time it named, and the
-    /// caller is not held for it either. `Duration::ZERO` ends the call on any hint.
+    /// caller is not held for it either. `Duration::ZERO` ends the call on any hint above zero.
     ///
     /// Without it a hint is always waited out, however long: OpenAI's token limits reset in
     /// minutes, and `x-ratelimit-reset-tokens: 6m0s` then holds the call for six minutes.

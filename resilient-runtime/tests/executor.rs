@@ -247,6 +247,26 @@ async fn a_hint_past_the_deadline_ends_the_call_at_once_with_that_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hint_that_fits_the_deadline_is_waited_its_spread_trimmed_to_fit() {
+    let hint = Duration::from_millis(9_950);
+    for seed in 0..20 {
+        let op = Flaky::failing_with(1, TestError::Busy(hint));
+        let started = Instant::now();
+        let policy = exact(5).deadline(Duration::from_secs(10)).seed(seed);
+        let result = Retry::new(policy)
+            .retry_if(classify)
+            .run(|| op.call())
+            .await;
+        assert_eq!(result, Ok(2), "seed {seed}");
+        let waited = op.gaps()[0];
+        assert!(
+            waited >= hint && started.elapsed() < Duration::from_secs(10),
+            "{waited:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_hint_longer_than_max_hint_ends_the_call_and_one_within_it_is_waited() {
     let long = Flaky::failing_with(u32::MAX, TestError::Busy(Duration::from_secs(61)));
     let started = Instant::now();
@@ -449,8 +469,9 @@ async fn after_the_open_duration_one_probe_closes_the_breaker() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_retry_that_meets_a_reopened_breaker_stops() {
-    // Threshold 3, two retries: attempts 1-3 fail and the third opens the breaker.
+async fn a_retry_that_would_meet_an_open_breaker_stops() {
+    // Threshold 3, ten retries: attempts 1-3 fail and the third opens the breaker, so the call
+    // ends with that failure instead of waiting only to be refused.
     let config = BreakerConfig::new()
         .failure_threshold(3)
         .open_duration(Duration::from_secs(60));
