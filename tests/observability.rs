@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::MakeWriter;
 #[derive(Debug)]
 enum ObsError {
     Busy,
-    Resilience(resilient::Error),
+    Resilience(#[allow(dead_code, reason = "read through Debug only")] resilient::Error),
 }
 
 impl From<resilient::Error> for ObsError {
