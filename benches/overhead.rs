@@ -71,6 +71,12 @@ async fn annotated(x: u64) -> Result<u64, Error> {
     Ok(x.wrapping_add(1))
 }
 
+/// The same with a per-attempt timeout, as the README's example has: every call arms a timer.
+#[resilient::resilient(breaker = "bench-attr-timeout", timeout = "30s")]
+async fn annotated_with_timeout(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_add(1))
+}
+
 fn single_thread(c: &mut Criterion) {
     let rt = runtime();
     let named = resilient::breaker("bench-single");
@@ -78,6 +84,9 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("direct", |b| b.iter_custom(|n| looped(&rt, n, trivial)));
     group.bench_function("attribute", |b| {
         b.iter_custom(|n| looped(&rt, n, annotated))
+    });
+    group.bench_function("attribute + timeout", |b| {
+        b.iter_custom(|n| looped(&rt, n, annotated_with_timeout))
     });
     group.bench_function("Call, no breaker", |b| {
         b.iter_custom(|n| looped(&rt, n, by_hand_retry_only))
