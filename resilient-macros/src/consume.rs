@@ -25,6 +25,9 @@ pub(crate) struct Binding {
     pub(crate) span: Span,
     /// The declared type, when the binding is the whole argument (`name: Type`).
     pub(crate) ty: Option<syn::Type>,
+    /// The argument's `#[cfg(..)]` attributes, repeated on its clone: without them an argument
+    /// compiled out would leave a clone of nothing.
+    pub(crate) cfgs: Vec<syn::Attribute>,
 }
 
 /// The bindings of an argument pattern, in order. `ref` bindings are left out: they are
@@ -38,6 +41,7 @@ pub(crate) fn bindings(pat: &Pat, out: &mut Vec<Binding>) {
                     mutable: binding.mutability.is_some(),
                     span: binding.ident.span(),
                     ty: None,
+                    cfgs: Vec::new(),
                 });
             }
             if let Some((_, sub)) = &binding.subpat {

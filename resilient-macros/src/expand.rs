@@ -102,6 +102,7 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
                     mutable: binding.mutability.is_some(),
                     span: typed.span(),
                     ty: None,
+                    cfgs: cfgs(&typed.attrs),
                 });
             }
         } else {
@@ -109,6 +110,7 @@ fn rewrite_async(args: &Args, mut function: Function, output: &Type) -> TokenStr
             consume::bindings(&typed.pat, &mut candidates);
             for binding in &mut candidates[first..] {
                 binding.span = typed.span();
+                binding.cfgs = cfgs(&typed.attrs);
             }
             if let (Pat::Ident(_), [binding]) = (&*typed.pat, &mut candidates[first..]) {
                 let mut ty = (*typed.ty).clone();
@@ -205,6 +207,7 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
         for mut binding in candidates.drain(first..).collect::<Vec<_>>() {
             binding.span = local.pat.span();
             binding.ty = declared_types.get(&binding.ident.to_string()).cloned();
+            binding.cfgs = cfgs(&local.attrs);
             // `let mut __self = self;` of a `&mut self` method, or a `&mut` argument: reborrowed
             // per attempt. A `&self` or `self` by value is no candidate at all.
             let mut_reference = matches!(
@@ -381,6 +384,7 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                  mutable,
                  span,
                  ty,
+                 cfgs,
              }| {
                 let mutability = mutable.then(|| quote!(mut));
                 // The type, where it is known, keeps the compiler from suggesting `&arg`, which
@@ -416,7 +420,7 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                     }
                     __resilient_fresh #ty (&#ident)
                 });
-                quote!(let #mutability #ident = #clone;)
+                quote!(#(#cfgs)* let #mutability #ident = #clone;)
             },
         )
         .collect()
@@ -428,10 +432,26 @@ fn reborrows(borrowed: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStre
     borrowed
         .iter()
         .filter(|binding| consumed.contains(&binding.ident.to_string()))
-        .map(|Binding { ident, mutable, .. }| {
-            let mutability = mutable.then(|| quote!(mut));
-            quote!(let #mutability #ident = &mut *#ident;)
-        })
+        .map(
+            |Binding {
+                 ident,
+                 mutable,
+                 cfgs,
+                 ..
+             }| {
+                let mutability = mutable.then(|| quote!(mut));
+                quote!(#(#cfgs)* let #mutability #ident = &mut *#ident;)
+            },
+        )
+        .collect()
+}
+
+/// The `#[cfg(..)]` attributes among an argument's.
+fn cfgs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"))
+        .cloned()
         .collect()
 }
 
@@ -641,9 +661,17 @@ impl Function {
             attrs,
             vis,
             sig,
+            inner_attrs,
             body,
             semi,
         } = self;
+        let body = body.map(|Block { brace_token, stmts }| {
+            let mut tokens = TokenStream::new();
+            brace_token.surround(&mut tokens, |inner| {
+                inner.extend(quote!(#(#inner_attrs)* #(#stmts)*));
+            });
+            tokens
+        });
         quote!(#(#attrs)* #vis #sig #body #semi)
     }
 }

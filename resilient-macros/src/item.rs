@@ -12,6 +12,8 @@ pub(crate) struct Function {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
     pub(crate) sig: syn::Signature,
+    /// Inner attributes at the top of the body (`#![allow(..)]`), kept there on the rewrite.
+    pub(crate) inner_attrs: Vec<Attribute>,
     pub(crate) body: Option<Block>,
     pub(crate) semi: Option<Token![;]>,
 }
@@ -21,15 +23,21 @@ impl Parse for Function {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
         let sig: syn::Signature = input.parse()?;
+        let mut inner_attrs = Vec::new();
         let (body, semi) = if input.peek(Token![;]) {
             (None, Some(input.parse()?))
         } else {
-            (Some(input.parse()?), None)
+            let content;
+            let brace_token = syn::braced!(content in input);
+            inner_attrs = content.call(Attribute::parse_inner)?;
+            let stmts = content.call(Block::parse_within)?;
+            (Some(Block { brace_token, stmts }), None)
         };
         Ok(Function {
             attrs,
             vis,
             sig,
+            inner_attrs,
             body,
             semi,
         })

@@ -73,6 +73,13 @@ async fn destructured((left, right): (String, u32), Point { x, y }: Point) -> Re
     Ok(left.len() as u32 + right + x + y)
 }
 
+#[resilient(retries = 1)]
+async fn conditional(#[cfg(any())] compiled_out: String, kept: String) -> Result<usize, Failure> {
+    #[cfg(any())]
+    drop(compiled_out);
+    Ok(kept.len())
+}
+
 pub struct Point {
     x: u32,
     y: u32,
@@ -88,6 +95,7 @@ async fn main() {
     let mut out = Vec::new();
     assert_eq!(writes_through(&mut out).await.unwrap(), 1);
     assert_eq!(moves_a_mut_reference(&mut out, 7).await.unwrap(), 2);
+    assert_eq!(conditional("ab".into()).await.unwrap(), 2);
     let point = Point { x: 1, y: 2 };
     assert_eq!(destructured(("ab".into(), 3), point).await.unwrap(), 8);
 }

@@ -69,6 +69,13 @@ async fn anyhow_result(path: String) -> anyhow::Result<String> {
     Ok(path)
 }
 
+#[resilient]
+async fn inner_attributes(count: u32) -> Result<u32, FetchError> {
+    #![allow(unused_variables)]
+    let unused = count;
+    Ok(1)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     assert_eq!(plain("abc").await.unwrap(), 3);
@@ -78,4 +85,5 @@ async fn main() {
     assert_eq!(lifetimes(" x ", (1, 2)).await.unwrap(), "x");
     assert_eq!(question_mark("0").await.unwrap(), 1);
     assert_eq!(anyhow_result("p".into()).await.unwrap(), "p");
+    assert_eq!(inner_attributes(2).await.unwrap(), 1);
 }
