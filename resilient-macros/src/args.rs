@@ -2,6 +2,7 @@
 //! value so that later steps can point at the token at fault.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, Ident, Lit, LitInt, LitStr, Token};
@@ -76,15 +77,37 @@ impl Parse for Args {
         let mut errors: Option<syn::Error> = None;
         let mut seen: Vec<String> = Vec::new();
 
+        let names: Vec<&str> = KEYS.iter().map(|(known, _)| *known).collect();
         while !input.is_empty() {
-            let key: Ident = input.parse()?;
+            // Keywords too (`type = 1`), so that they get the list of keys like any other typo.
+            let key = match input.call(Ident::parse_any) {
+                Ok(key) => key,
+                Err(error) => {
+                    let message = format!(
+                        "expected a key such as `retries = 3`; the keys are {}",
+                        list(&names)
+                    );
+                    return Err(syn::Error::new(error.span(), message));
+                }
+            };
             let name = key.to_string();
             let Some(&(_, which)) = KEYS.iter().find(|(known, _)| *known == name) else {
-                let names: Vec<&str> = KEYS.iter().map(|(known, _)| *known).collect();
-                return Err(syn::Error::new(
-                    key.span(),
-                    format!("unknown key `{name}`; the keys are {}", list(&names)),
-                ));
+                push(
+                    &mut errors,
+                    syn::Error::new(
+                        key.span(),
+                        format!("unknown key `{name}`; the keys are {}", list(&names)),
+                    ),
+                );
+                // Skip its value, if it has one, and go on to report the rest.
+                if input.parse::<Option<Token![=]>>()?.is_some() {
+                    input.parse::<Expr>()?;
+                }
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+                continue;
             };
             if !input.peek(Token![=]) {
                 return Err(syn::Error::new(
@@ -146,7 +169,15 @@ fn integer(key: &str, value: &Expr) -> syn::Result<Spanned<u64>> {
         Some(Lit::Int(lit)) => lit,
         _ => return Err(wrong_type(key, value)),
     };
-    let number = lit.base10_parse::<u64>()?;
+    let number = lit.base10_parse::<u64>().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "`{key}` is far too large; it allows at most {}",
+                crate::validate::MAX_RETRIES
+            ),
+        )
+    })?;
     Ok(Spanned {
         value: number,
         span: lit.span(),

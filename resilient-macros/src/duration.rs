@@ -19,6 +19,8 @@ pub(crate) enum DurationError {
     Space,
     MissingUnit(String),
     UnknownUnit(String),
+    /// A decimal point: `"1.5s"`.
+    Fraction,
     MissingNumber(String),
     OutOfOrder(String),
     TooLong,
@@ -37,6 +39,10 @@ impl fmt::Display for DurationError {
                 )
             }
             DurationError::UnknownUnit(unit) => write!(f, "unknown unit `{unit}`: {FORM}"),
+            DurationError::Fraction => write!(
+                f,
+                "fractions are not allowed: write a smaller unit instead (`\"1500ms\"` for 1.5 s)"
+            ),
             DurationError::MissingNumber(unit) => {
                 write!(f, "unit `{unit}` has no number in front of it: {FORM}")
             }
@@ -80,6 +86,9 @@ pub(crate) fn parse(text: &str) -> Result<u64, DurationError> {
             return Err(DurationError::MissingUnit(number.to_owned()));
         }
         let Some(rank) = UNITS.iter().position(|(name, _)| *name == unit) else {
+            if unit.starts_with(['.', ',']) {
+                return Err(DurationError::Fraction);
+            }
             return Err(DurationError::UnknownUnit(unit.to_owned()));
         };
         if smallest_so_far != usize::MAX && rank <= smallest_so_far {
@@ -135,7 +144,7 @@ mod tests {
         assert_eq!(parse("1m30"), Err(DurationError::MissingUnit("30".into())));
         assert_eq!(parse("5sec"), Err(DurationError::UnknownUnit("sec".into())));
         assert_eq!(parse("2 s"), Err(DurationError::Space));
-        assert_eq!(parse("1.5s"), Err(DurationError::UnknownUnit(".".into())));
+        assert_eq!(parse("1.5s"), Err(DurationError::Fraction));
         assert_eq!(parse("ms"), Err(DurationError::MissingNumber("ms".into())));
         assert_eq!(parse("-1s"), Err(DurationError::MissingNumber("-".into())));
         assert_eq!(parse("30s1m"), Err(DurationError::OutOfOrder("m".into())));

@@ -79,11 +79,18 @@ pub(crate) fn shape(function: &Function) -> syn::Result<Shape> {
             _ => false,
         };
         if !by_reference {
-            return Err(syn::Error::new(
-                receiver.span(),
-                "`#[resilient]` cannot retry a method that takes `self` by value, because the \
-                 first attempt would consume it: take `&self` or `&mut self`",
-            ));
+            let message = match &receiver.kind {
+                ReceiverKind::Typed(..) => {
+                    "`#[resilient]` cannot retry a method whose `self` is not a plain reference \
+                     (`Pin<&mut Self>`, `Box<Self>`, ...), because the first attempt would move \
+                     it: take `&self` or `&mut self`"
+                }
+                _ => {
+                    "`#[resilient]` cannot retry a method that takes `self` by value, because \
+                     the first attempt would consume it: take `&self` or `&mut self`"
+                }
+            };
+            return Err(syn::Error::new(receiver.span(), message));
         }
     }
 

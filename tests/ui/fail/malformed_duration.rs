@@ -24,4 +24,9 @@ async fn out_of_order(url: &str) -> Result<usize, Failure> {
     Ok(url.len())
 }
 
+#[resilient(timeout = "1.5s")]
+async fn fraction(url: &str) -> Result<usize, Failure> {
+    Ok(url.len())
+}
+
 fn main() {}

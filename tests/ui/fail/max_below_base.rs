@@ -19,4 +19,9 @@ async fn below_the_default(url: &str) -> Result<usize, Failure> {
     Ok(url.len())
 }
 
+#[resilient(base_delay = "2m")]
+async fn above_the_default_cap(url: &str) -> Result<usize, Failure> {
+    Ok(url.len())
+}
+
 fn main() {}

@@ -16,6 +16,11 @@ impl Connection {
     async fn close(self) -> Result<(), Failure> {
         Ok(())
     }
+
+    #[resilient]
+    async fn poll_close(self: std::pin::Pin<&mut Self>) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 fn main() {}

@@ -14,4 +14,9 @@ async fn fetch(url: &str) -> Result<usize, Failure> {
     Ok(url.len())
 }
 
+#[resilient(retries = 99999999999999999999999)]
+async fn beyond_any_integer(url: &str) -> Result<usize, Failure> {
+    Ok(url.len())
+}
+
 fn main() {}

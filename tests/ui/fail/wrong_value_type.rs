@@ -14,4 +14,9 @@ async fn fetch(url: &str) -> Result<usize, Failure> {
     Ok(url.len())
 }
 
+#[resilient(jitter = 1, retry_if = "transient")]
+async fn quoted_path(url: &str) -> Result<usize, Failure> {
+    Ok(url.len())
+}
+
 fn main() {}
