@@ -127,7 +127,7 @@ fn borrowed_in_tokens(tokens: &[TokenTree], at: usize) -> bool {
 /// Whether the identifier at `at` names a macro's argument, as in `format!("{x}", x = 1)` or the
 /// `field = value` pairs `#[tracing::instrument]` writes into its span: first in the list or
 /// after a comma, followed by a lone `=`.
-fn names_an_argument(tokens: &[TokenTree], at: usize) -> bool {
+pub(crate) fn names_an_argument(tokens: &[TokenTree], at: usize) -> bool {
     let before = at.checked_sub(1).and_then(|i| tokens.get(i));
     let starts_an_argument =
         before.is_none_or(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ','));

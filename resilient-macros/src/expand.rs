@@ -169,8 +169,9 @@ fn rewrite_boxed(args: &Args, mut function: Function, output: &Type) -> syn::Res
     let unrecognised = || {
         syn::Error::new(
             sig_span,
-            "`#[resilient]` does not recognise the body written by `#[async_trait]`; \
-             please report this with the version of `async-trait` in use",
+            "`#[resilient]` works on `async fn` only: this function returns a boxed future, \
+             but not in the shape `#[async_trait]` writes; make it an `async fn` (if \
+             `#[async_trait]` did write it, please report this with its version)",
         )
     };
     // `#[async_trait]` moves each by-value argument into its future with `let x = x;`; the
@@ -356,8 +357,11 @@ fn rename_self_tokens(tokens: TokenStream, renamed: &syn::Ident) -> TokenStream 
             tokens.get(at + 1),
             Some(TokenTree::Punct(colon)) if colon.as_char() == ':'
         );
+        // `self = debug(&self)`, as `#[tracing::instrument]` records the receiver: the field
+        // keeps its name, only the value is the attempt's reborrow.
+        let names_a_field = crate::consume::names_an_argument(&tokens, at);
         out.push(match token {
-            TokenTree::Ident(ident) if ident == "self" && !starts_path => {
+            TokenTree::Ident(ident) if ident == "self" && !starts_path && !names_a_field => {
                 TokenTree::Ident(syn::Ident::new(&renamed.to_string(), ident.span()))
             }
             TokenTree::Group(group) => {
@@ -733,5 +737,11 @@ mod tests {
         assert!(out.contains("let __resilient_self = & mut * self ;"));
         assert!(out.contains("__resilient_self . x += 1"));
         assert!(out.contains("helper ! (__resilient_self , self :: path)"));
+
+        let out = expand(
+            "",
+            "async fn f(&mut self) -> Result<(), E> { span!(\"f\", self = debug(&self)); Ok(()) }",
+        );
+        assert!(out.contains("self = debug (& __resilient_self)"), "{out}");
     }
 }

@@ -261,8 +261,9 @@ use proc_macro::TokenStream;
 /// - `return` and `?` in the body end the current attempt, which is then classified like any
 ///   other result.
 /// - The returned future is `Send` whenever the body's is.
-/// - A body cannot return a borrow of `&mut self` (`Result<&mut Self, E>`): each attempt's
-///   borrow must end before the next one starts.
+/// - A body cannot return a borrow taken through `&mut self` or a `&mut` argument
+///   (`Result<&mut Self, E>`, `Result<&Field, E>`): each attempt's borrow must end before the
+///   next one starts, and the borrow checker reports the loop otherwise.
 ///
 /// ## Arguments the body moves or changes
 ///

@@ -123,7 +123,7 @@ pub mod __private {
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot hold a `resilient::Error`, which `#[resilient]` returns when a breaker refuses or an attempt times out",
         label = "the error type of this `Result` needs `From<resilient::Error>`",
-        note = "add `impl From<resilient::Error> for {Self}`, for instance with a variant that wraps it"
+        note = "add `impl From<resilient::Error> for {Self}`, for instance with a variant that wraps it; an error type of another crate (`std::io::Error`) cannot take that impl here, so return your own error type or `anyhow::Error`"
     )]
     pub trait ErrorType: From<Error> {}
 

@@ -55,6 +55,7 @@ impl Client for Http {
 trait Store {
     async fn put(&mut self, key: String, value: u32) -> Result<usize, Failure>;
     async fn len(&self) -> Result<usize, Failure>;
+    async fn clear(&mut self) -> Result<usize, Failure>;
 }
 
 #[derive(Default)]
@@ -78,6 +79,17 @@ impl Store for Memory {
     async fn len(&self) -> Result<usize, Failure> {
         Ok(self.items.len())
     }
+
+    // The body moves `self` into a block of its own: each attempt gets its own reborrow.
+    #[resilient(retries = 1)]
+    async fn clear(&mut self) -> Result<usize, Failure> {
+        let cleared = async move {
+            let count = self.items.len();
+            self.items.clear();
+            count
+        };
+        Ok(cleared.await)
+    }
 }
 
 fn assert_send<T: Send>(value: T) -> T {
@@ -94,4 +106,6 @@ async fn main() {
     let mut memory = Memory::default();
     assert_eq!(assert_send(memory.put("k".into(), 1)).await.unwrap(), 1);
     assert_eq!(memory.len().await.unwrap(), 1);
+    assert_eq!(memory.clear().await.unwrap(), 1);
+    assert_eq!(memory.len().await.unwrap(), 0);
 }
