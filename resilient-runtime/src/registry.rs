@@ -90,7 +90,7 @@ pub fn policy(name: &str) -> SharedPolicy {
 pub fn configure_policy(name: &str, policy: RetryPolicy) -> Result<SharedPolicy, ConfigError> {
     policy.validate()?;
     let shared = self::policy(name);
-    shared.set(policy);
+    shared.set(policy)?;
     Ok(shared)
 }
 
@@ -125,8 +125,8 @@ impl fmt::Debug for SharedPolicy {
 }
 
 impl SharedPolicy {
-    /// A shared policy that starts as `policy`.
-    pub fn new(policy: RetryPolicy) -> Self {
+    /// A shared policy that starts as `policy`, which the caller has validated.
+    fn new(policy: RetryPolicy) -> Self {
         let words = policy.to_words().map(AtomicU64::new);
         SharedPolicy {
             cell: Arc::new(PolicyCell {
@@ -156,7 +156,9 @@ impl SharedPolicy {
     }
 
     /// Replaces the settings; readers see either the old policy or the new one, never a mix.
-    pub fn set(&self, policy: RetryPolicy) {
+    /// Settings that cannot work (see [`RetryPolicy::validate`]) are refused and change nothing.
+    pub fn set(&self, policy: RetryPolicy) -> Result<(), ConfigError> {
+        policy.validate()?;
         let cell = &*self.cell;
         let _writer = cell
             .writer
@@ -171,6 +173,7 @@ impl SharedPolicy {
         }
         cell.version
             .store(version.wrapping_add(2), Ordering::Release);
+        Ok(())
     }
 }
 
@@ -209,6 +212,15 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_policy_refuses_settings_that_cannot_work() {
+        let shared = policy("registry-refuses");
+        let before = shared.get();
+        let zero_timeout = RetryPolicy::new().timeout(Duration::ZERO);
+        assert!(shared.set(zero_timeout).is_err());
+        assert_eq!(shared.get(), before);
+    }
+
+    #[test]
     fn a_policy_read_never_mixes_two_writes() {
         let shared = policy("registry-torn");
         let a = RetryPolicy::new()
@@ -219,11 +231,11 @@ mod tests {
             .retries(9)
             .jitter(Jitter::Equal)
             .max_delay(Duration::from_secs(9));
-        shared.set(a);
+        shared.set(a).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
                 for i in 0..20_000 {
-                    shared.set(if i % 2 == 0 { b } else { a });
+                    shared.set(if i % 2 == 0 { b } else { a }).unwrap();
                 }
             });
             for _ in 0..20_000 {
