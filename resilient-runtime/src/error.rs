@@ -35,6 +35,9 @@ pub enum Error {
         /// The deadline of the whole call.
         deadline: Duration,
     },
+    /// The policy handed to [`Retry`](crate::Retry) cannot work (a zero timeout, a cap below the
+    /// base delay); the operation was not run.
+    InvalidPolicy(ConfigError),
 }
 
 impl Error {
@@ -95,11 +98,19 @@ impl fmt::Display for Error {
                     "deadline of {deadline:?} passed during attempt {attempt}"
                 )
             }
+            Error::InvalidPolicy(_) => f.write_str("the retry policy cannot work"),
         }
     }
 }
 
-impl StdError for Error {}
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::InvalidPolicy(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// A policy or breaker setting that cannot work, found when it is configured.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -103,7 +103,9 @@ impl<'a, C> Retry<'a, C> {
     /// Runs `op` until it succeeds, fails permanently, runs out of retries or time, or the
     /// breaker refuses. Returns the last error when it gives up.
     ///
-    /// `op` is called once per attempt, after the breaker has admitted that attempt.
+    /// `op` is called once per attempt, after the breaker has admitted that attempt. A policy
+    /// that cannot work ([`RetryPolicy::validate`]) ends the call with
+    /// [`Error::InvalidPolicy`] before anything runs.
     pub async fn run<T, E, F, Fut>(self, mut op: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -111,6 +113,9 @@ impl<'a, C> Retry<'a, C> {
         E: From<Error> + Debug,
         C: Classify<E>,
     {
+        if let Err(invalid) = self.policy.validate() {
+            return Err(Error::InvalidPolicy(invalid).into());
+        }
         let mut call =
             Call::new(&self.policy, self.breaker, self.classifier).operation(self.operation);
         loop {

@@ -493,3 +493,16 @@ trait ThenOk: std::future::Future<Output = ()> + Sized {
 }
 
 impl<F: std::future::Future<Output = ()>> ThenOk for F {}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_that_cannot_work_is_a_typed_error_and_runs_nothing() {
+    let op = Flaky::new(0);
+    let zero_timeout = exact(3).timeout(Duration::ZERO);
+    let result = Retry::new(zero_timeout).run(|| op.call()).await;
+    let Err(TestError::Runtime(error)) = result else {
+        panic!("{result:?}")
+    };
+    assert!(matches!(error, resilient_runtime::Error::InvalidPolicy(_)));
+    assert!(std::error::Error::source(&error).is_some());
+    assert_eq!(op.attempts(), 0);
+}
