@@ -398,18 +398,24 @@ impl Breaker {
     pub(crate) fn acquire_with(&self, now: impl Fn() -> u64) -> Result<Permit<'_>, Error> {
         match self.inner.core.admit(now) {
             Admission::Admitted { generation, probe } => Ok(Permit::new(self, generation, probe)),
-            Admission::Probing { generation } => {
-                // The permit exists before anything else runs, so that the probe slot the
-                // transition took goes back should the caller's future be dropped meanwhile.
-                let permit = Permit::new(self, generation, true);
-                self.changed(BreakerState::Open, BreakerState::HalfOpen);
-                Ok(permit)
-            }
+            Admission::Probing { generation } => Ok(self.first_probe(generation)),
             Admission::Refused { retry_in } => Err(Error::Rejected {
                 breaker: self.inner.name.clone(),
                 retry_in,
             }),
         }
+    }
+
+    /// The permit of the probe that turned the breaker half-open. It exists before the
+    /// listeners run, so the probe slot the transition took goes back even if one of them
+    /// unwinds. Kept out of line: a drop on unwinding inlined into the admission path would
+    /// slow every healthy call.
+    #[cold]
+    #[inline(never)]
+    fn first_probe(&self, generation: u32) -> Permit<'_> {
+        let permit = Permit::new(self, generation, true);
+        self.changed(BreakerState::Open, BreakerState::HalfOpen);
+        permit
     }
 
     #[cold]
@@ -758,18 +764,21 @@ impl Core {
                 None
             }
             (false, Outcome::Success) => {
+                // Read before writing: a healthy breaker shared by many threads then never
+                // bounces this cache line between them, and the healthy path with no window
+                // reads two words and writes none.
+                let clears = self.consecutive.load(Ordering::Relaxed) != 0;
                 // A success from before the breaker last changed says nothing of the period
                 // since: it is counted above and steers nothing. (Every transition bumps the
                 // generation, so an equal one means this closed period still runs.)
-                if generation_of(self.word.load(Ordering::Relaxed)) != generation {
-                    return None;
+                if (clears || self.window.is_on())
+                    && generation_of(self.word.load(Ordering::Relaxed)) == generation
+                {
+                    if clears {
+                        self.consecutive.store(0, Ordering::Relaxed);
+                    }
+                    self.window.record(false);
                 }
-                // Read before writing: a healthy breaker shared by many threads then never
-                // bounces this cache line between them.
-                if self.consecutive.load(Ordering::Relaxed) != 0 {
-                    self.consecutive.store(0, Ordering::Relaxed);
-                }
-                self.window.record(false);
                 None
             }
             (false, Outcome::Failure) => self.closed_failed(generation, now()),
@@ -960,6 +969,12 @@ impl Window {
         for word in &self.bits {
             word.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a failure-rate window is configured.
+    #[inline]
+    fn is_on(&self) -> bool {
+        self.size.load(Ordering::Relaxed) != 0
     }
 
     /// Records one outcome; returns whether the failure rate now opens the breaker.
