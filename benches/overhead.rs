@@ -85,6 +85,15 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("attribute", |b| {
         b.iter_custom(|n| looped(&rt, n, annotated))
     });
+    group.bench_function("direct under tokio::time::timeout", |b| {
+        b.iter_custom(|n| {
+            looped(&rt, n, |x| async move {
+                tokio::time::timeout(Duration::from_secs(30), trivial(x))
+                    .await
+                    .unwrap_or(Ok(0))
+            })
+        })
+    });
     group.bench_function("attribute + timeout", |b| {
         b.iter_custom(|n| looped(&rt, n, annotated_with_timeout))
     });

@@ -166,7 +166,7 @@ pub struct Call<'a, C> {
     started: Option<Instant>,
     /// The timer and the backoff sequence, made the first time the call needs them: a call that
     /// has no timeout and succeeds at once never pays for them, and dropping it checks one slot.
-    slow: Option<Box<Slow>>,
+    slow: Option<Pin<Box<Slow>>>,
     /// What cuts the running attempt, and when, if anything does.
     bound_now: Option<(Duration, Cut)>,
 }
@@ -243,9 +243,11 @@ impl<'a, C> Call<'a, C> {
             .checked_add(wait)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        match &mut self.slow.get_or_insert_with(Box::default).timer {
-            Some(timer) => timer.as_mut().reset(at),
-            empty => *empty = Some(Box::pin(tokio::time::sleep_until(at))),
+        let slow = self.slow.get_or_insert_with(|| Box::pin(Slow::default()));
+        let mut timer = slow.as_mut().project().timer;
+        match timer.as_mut().as_pin_mut() {
+            Some(armed) => armed.reset(at),
+            None => timer.set(Some(tokio::time::sleep_until(at))),
         }
     }
 
@@ -287,8 +289,11 @@ impl<'a, C> Call<'a, C> {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timer = self.slow.as_mut().and_then(|slow| slow.timer.as_mut());
-        timer.map_or(Poll::Ready(()), |timer| timer.as_mut().poll(cx))
+        let timer = self
+            .slow
+            .as_mut()
+            .and_then(|slow| slow.as_mut().project().timer.as_pin_mut());
+        timer.map_or(Poll::Ready(()), |timer| timer.poll(cx))
     }
 
     /// What a finished or cut attempt means for the call.
@@ -370,8 +375,8 @@ impl<'a, C> Call<'a, C> {
         }
         let policy = self.policy;
         let left = self.time_left();
-        let slow = self.slow.get_or_insert_with(Box::default);
-        let (backoff, rng) = slow.backoff.get_or_insert_with(|| {
+        let slow = self.slow.get_or_insert_with(|| Box::pin(Slow::default()));
+        let (backoff, rng) = slow.as_mut().project().backoff.get_or_insert_with(|| {
             let rng = match policy.seed {
                 Some(seed) => SmallRng::seed_from_u64(seed),
                 None => rand::make_rng(),
@@ -446,11 +451,14 @@ fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1_000.0
 }
 
-/// The parts of a call that only waiting needs.
-#[derive(Debug, Default)]
-struct Slow {
-    timer: Option<Pin<Box<Sleep>>>,
-    backoff: Option<(Backoff, SmallRng)>,
+pin_project! {
+    /// The parts of a call that only waiting needs, in one allocation.
+    #[derive(Debug, Default)]
+    struct Slow {
+        #[pin]
+        timer: Option<Sleep>,
+        backoff: Option<(Backoff, SmallRng)>,
+    }
 }
 
 enum Step<T, E> {
