@@ -739,8 +739,52 @@ impl Core {
     }
 
     /// Records an outcome; returns the transition it caused, if any.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(
+        &self,
+        generation: u32,
+        probe: bool,
+        outcome: Outcome,
+        now: impl Fn() -> u64,
+    ) -> Option<(BreakerState, BreakerState)> {
+        if !probe && outcome == Outcome::Success {
+            self.closed_succeeded(generation);
+            return None;
+        }
+        self.record_other(generation, probe, outcome, now)
+    }
+
+    /// The outcome every healthy call records, inlined into it: the rest of `record` is
+    /// larger than the compiler will inline, and a call into it would cost this path more
+    /// than the work it does.
+    #[inline(always)]
+    fn closed_succeeded(&self, generation: u32) {
+        self.successes.add();
+        // Read before writing: a healthy breaker shared by many threads then never bounces
+        // this cache line between them, and the healthy path with no window reads two words
+        // and writes none.
+        let clears = self.consecutive.load(Ordering::Relaxed) != 0;
+        if clears || self.window.is_on() {
+            self.closed_succeeded_after_failures(generation, clears);
+        }
+    }
+
+    #[inline(never)]
+    fn closed_succeeded_after_failures(&self, generation: u32, clears: bool) {
+        // A success from before the breaker last changed says nothing of the period since:
+        // it is counted and steers nothing. (Every transition bumps the generation, so an
+        // equal one means this closed period still runs.)
+        if generation_of(self.word.load(Ordering::Relaxed)) == generation {
+            if clears {
+                self.consecutive.store(0, Ordering::Relaxed);
+            }
+            self.window.record(false);
+        }
+    }
+
+    /// Every outcome but a closed breaker's success.
+    #[inline(never)]
+    fn record_other(
         &self,
         generation: u32,
         probe: bool,
@@ -764,21 +808,7 @@ impl Core {
                 None
             }
             (false, Outcome::Success) => {
-                // Read before writing: a healthy breaker shared by many threads then never
-                // bounces this cache line between them, and the healthy path with no window
-                // reads two words and writes none.
-                let clears = self.consecutive.load(Ordering::Relaxed) != 0;
-                // A success from before the breaker last changed says nothing of the period
-                // since: it is counted above and steers nothing. (Every transition bumps the
-                // generation, so an equal one means this closed period still runs.)
-                if (clears || self.window.is_on())
-                    && generation_of(self.word.load(Ordering::Relaxed)) == generation
-                {
-                    if clears {
-                        self.consecutive.store(0, Ordering::Relaxed);
-                    }
-                    self.window.record(false);
-                }
+                self.closed_succeeded(generation);
                 None
             }
             (false, Outcome::Failure) => self.closed_failed(generation, now()),

@@ -2,6 +2,7 @@
 
 use std::fmt::{self, Debug};
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -166,7 +167,7 @@ pub struct Call<'a, C> {
     started: Option<Instant>,
     /// The timer and the backoff sequence, made the first time the call needs them: a call that
     /// has no timeout and succeeds at once never pays for them, and dropping it checks one slot.
-    slow: Option<Pin<Box<Slow>>>,
+    slow: SlowSlot,
     /// What cuts the running attempt, and when, if anything does.
     bound_now: Option<(Duration, Cut)>,
 }
@@ -182,7 +183,7 @@ impl<'a, C> Call<'a, C> {
             classifier,
             operation: "",
             attempts: 0,
-            slow: None,
+            slow: SlowSlot(ManuallyDrop::new(None)),
             bound_now: None,
         }
     }
@@ -243,7 +244,7 @@ impl<'a, C> Call<'a, C> {
             .checked_add(wait)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        let slow = self.slow.get_or_insert_with(|| Box::pin(Slow::default()));
+        let slow = self.slow.0.get_or_insert_with(|| Box::pin(Slow::default()));
         let mut timer = slow.as_mut().project().timer;
         match timer.as_mut().as_pin_mut() {
             Some(armed) => armed.reset(at),
@@ -291,6 +292,7 @@ impl<'a, C> Call<'a, C> {
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let timer = self
             .slow
+            .0
             .as_mut()
             .and_then(|slow| slow.as_mut().project().timer.as_pin_mut());
         timer.map_or(Poll::Ready(()), |timer| timer.poll(cx))
@@ -375,7 +377,7 @@ impl<'a, C> Call<'a, C> {
         }
         let policy = self.policy;
         let left = self.time_left();
-        let slow = self.slow.get_or_insert_with(|| Box::pin(Slow::default()));
+        let slow = self.slow.0.get_or_insert_with(|| Box::pin(Slow::default()));
         let (backoff, rng) = slow.as_mut().project().backoff.get_or_insert_with(|| {
             let rng = match policy.seed {
                 Some(seed) => SmallRng::seed_from_u64(seed),
@@ -461,6 +463,30 @@ pin_project! {
     }
 }
 
+/// Where a call keeps its [`Slow`] parts once it needs them.
+///
+/// Its drop is one test inlined into the call, with the timer's teardown out of line: as a plain
+/// `Option`, the whole teardown made dropping a `Call` too large to inline, and every healthy
+/// call paid for a function call to find the slot empty. (`ManuallyDrop` only keeps the compiler
+/// from dropping the slot a second time; `drop` empties it.)
+#[derive(Debug)]
+struct SlowSlot(ManuallyDrop<Option<Pin<Box<Slow>>>>);
+
+impl Drop for SlowSlot {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            drop_slow(self.0.take());
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_slow(slow: Option<Pin<Box<Slow>>>) {
+    drop(slow);
+}
+
 enum Step<T, E> {
     Done(Result<T, E>),
     Wait,
@@ -504,9 +530,12 @@ pin_project! {
 /// Polls the caller's future; once a timeout has dropped it, the attempt never polls it again.
 #[inline(always)]
 fn poll_attempt<F: Future>(attempt: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> Poll<F::Output> {
-    attempt
-        .as_pin_mut()
-        .map_or(Poll::Pending, |attempt| attempt.poll(cx))
+    // A `match`, not `map_or`: `map_or` builds its default, a `Poll` of the caller's result,
+    // and drops it on every poll, and that drop is not inlined.
+    match attempt.as_pin_mut() {
+        Some(attempt) => attempt.poll(cx),
+        None => Poll::Pending,
+    }
 }
 
 impl<C, F> fmt::Debug for Attempt<'_, '_, C, F> {
