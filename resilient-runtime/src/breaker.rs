@@ -384,6 +384,7 @@ impl Breaker {
     /// Asks to run one call now. The permit records the outcome: call [`Permit::success`],
     /// [`Permit::failure`] or [`Permit::ignore`]; dropping it unrecorded (a cancelled call)
     /// hands back its probe slot and counts nothing.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Error> {
         self.acquire_with(clock::now)
     }
@@ -507,16 +508,19 @@ impl<'a> Permit<'a> {
     }
 
     /// Records that the call succeeded.
+    #[inline]
     pub fn success(self) {
         self.finish(Outcome::Success);
     }
 
     /// Records that the call failed in a way that reflects on the service.
+    #[inline]
     pub fn failure(self) {
         self.finish(Outcome::Failure);
     }
 
     /// Records that the call ended in an error that says nothing about the service.
+    #[inline]
     pub fn ignore(self) {
         self.finish(Outcome::Ignored);
     }
