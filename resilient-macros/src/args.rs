@@ -317,7 +317,8 @@ mod tests {
     fn reads_every_key() {
         let args = parse(
             r#"retries = 5, jitter = "equal", base_delay = "250ms", max_delay = "1m",
-               timeout = "30s", deadline = "1m30s", max_hint = "20s", breaker = "openai", policy = "chat",
+               timeout = "30s", deadline = "1m30s", max_hint = "20s",
+               breaker = "openai", policy = "chat",
                retry_if = errors::is_transient,"#,
         )
         .unwrap();

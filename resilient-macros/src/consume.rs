@@ -136,7 +136,7 @@ pub(crate) fn names_an_argument(tokens: &[TokenTree], at: usize) -> bool {
         (Some(TokenTree::Punct(eq)), next)
             if eq.as_char() == '='
                 && eq.spacing() == proc_macro2::Spacing::Alone
-                && !matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == '=' || p.as_char() == '>')
+                && !matches!(next, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '=' | '>'))
     );
     starts_an_argument && assigned
 }

@@ -42,7 +42,8 @@ pub fn breaker(name: &str) -> Breaker {
 ///
 /// configure_breaker("docs-configure", BreakerConfig::new().failure_threshold(2)).unwrap();
 /// assert_eq!(resilient_runtime::breaker("docs-configure").config().failure_threshold, 2);
-/// assert!(configure_breaker("docs-configure", BreakerConfig::new().failure_threshold(0)).is_err());
+/// let zero_threshold = BreakerConfig::new().failure_threshold(0);
+/// assert!(configure_breaker("docs-configure", zero_threshold).is_err());
 /// ```
 pub fn configure_breaker(name: &str, config: BreakerConfig) -> Result<Breaker, ConfigError> {
     config.validate()?;
