@@ -1,6 +1,6 @@
 //! The healthy path allocates nothing: a call that succeeds at once through the attribute, `Call`
-//! or `Retry::run`, with a closed named breaker, never touches the heap. Only a call that has to
-//! wait pays, once, for its timer and backoff.
+//! or `Retry::run`, with a closed named breaker, never touches the heap, with a timeout or not.
+//! Only a call that has to wait pays, once, for its timer and backoff.
 //!
 //! Allocations are counted on this thread by a counting global allocator, around calls polled by
 //! hand, so the executor's own bookkeeping is not counted with them.
@@ -18,6 +18,12 @@ const CALLS: u64 = 1_000;
 
 #[resilient::resilient(breaker = "alloc-attribute")]
 async fn annotated(x: u64) -> Result<u64, Error> {
+    Ok(x.wrapping_add(1))
+}
+
+/// A per-attempt timeout and a deadline: the timer is made only for an attempt that waits.
+#[resilient::resilient(breaker = "alloc-timed", timeout = "30s", deadline = "2m")]
+async fn timed(x: u64) -> Result<u64, Error> {
     Ok(x.wrapping_add(1))
 }
 
@@ -92,6 +98,11 @@ fn a_healthy_call_through_the_attribute_allocates_nothing() {
         resilient::breaker("alloc-attribute").state(),
         BreakerState::Closed
     );
+}
+
+#[test]
+fn a_healthy_call_with_a_timeout_and_a_deadline_allocates_nothing() {
+    assert_eq!(allocations_per_healthy_calls(timed), 0);
 }
 
 #[test]

@@ -165,11 +165,15 @@ pub struct Call<'a, C> {
     operation: &'static str,
     attempts: u32,
     started: Option<Instant>,
-    /// The timer and the backoff sequence, made the first time the call needs them: a call that
-    /// has no timeout and succeeds at once never pays for them, and dropping it checks one slot.
+    /// The timer and the backoff sequence, made the first time the call needs them: a call whose
+    /// attempt succeeds without waiting never pays for them, even under a timeout, and dropping
+    /// it checks one slot.
     slow: SlowSlot,
-    /// What cuts the running attempt, and when, if anything does.
+    /// What cuts the running attempt, and after how long, if anything does.
     bound_now: Option<(Duration, Cut)>,
+    /// When the running attempt is cut, until the timer is armed for it: only an attempt that
+    /// has to wait needs the timer, so one that finishes on its first poll never makes it.
+    cut_at: Option<Instant>,
 }
 
 impl<'a, C> Call<'a, C> {
@@ -185,6 +189,7 @@ impl<'a, C> Call<'a, C> {
             attempts: 0,
             slow: SlowSlot(ManuallyDrop::new(None)),
             bound_now: None,
+            cut_at: None,
         }
     }
 
@@ -237,13 +242,11 @@ impl<'a, C> Call<'a, C> {
     /// the call needs one and reused after: a timer held in place would make every call's future
     /// larger, and so the success path of calls that never wait slower.
     fn arm(&mut self, wait: Duration) {
-        // A server may ask for any wait (`Retry-After: 99999999999999999999`); past what an
-        // `Instant` can hold, the timer is set as far out as tokio sets its own.
-        let now = Instant::now();
-        let at = now
-            .checked_add(wait)
-            .or_else(|| now.checked_add(FAR_FUTURE))
-            .unwrap_or(now);
+        self.arm_at(after(wait));
+    }
+
+    /// Sets the call's one timer to fire at `at`.
+    fn arm_at(&mut self, at: Instant) {
         let slow = self.slow.0.get_or_insert_with(|| Box::pin(Slow::default()));
         let mut timer = slow.as_mut().project().timer;
         match timer.as_mut().as_pin_mut() {
@@ -252,13 +255,20 @@ impl<'a, C> Call<'a, C> {
         }
     }
 
-    /// Arms the timer for the attempt about to start, and says what cuts it.
+    /// Notes what cuts the attempt about to start, and when. The clock is read before the
+    /// attempt first runs, so the time its first poll takes counts against its timeout.
     #[inline(never)]
     fn start_timer(&mut self) {
         self.bound_now = self.bound();
-        if let Some((limit, _)) = self.bound_now {
-            self.arm(limit);
+        self.cut_at = self.bound_now.map(|(limit, _)| after(limit));
+    }
+
+    /// Whether the running attempt's time is up, arming the timer the first time it waits.
+    fn poll_cut(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(at) = self.cut_at.take() {
+            self.arm_at(at);
         }
+        self.poll_timer(cx)
     }
 
     /// The error for an attempt cut after `limit`.
@@ -298,52 +308,30 @@ impl<'a, C> Call<'a, C> {
         timer.map_or(Poll::Ready(()), |timer| timer.poll(cx))
     }
 
-    /// What a finished or cut attempt means for the call.
-    #[inline]
-    fn settle<T, E>(
-        &mut self,
-        permit: Option<Permit<'a>>,
-        outcome: Result<Result<T, E>, Error>,
-    ) -> Step<T, E>
+    /// What a failed or cut attempt means for the call: give up with its error, or wait (the
+    /// timer is armed) and try again. Healthy calls never come here.
+    #[cold]
+    fn failed<E>(&mut self, permit: Option<Permit<'a>>, failure: Failure<E>) -> Step<E>
     where
         E: From<Error> + Debug,
         C: Classify<E>,
     {
-        let verdict = match &outcome {
-            Ok(Ok(_)) => {
-                if let Some(permit) = permit {
-                    permit.finish(Outcome::Success);
-                }
-                return Step::Done(outcome.unwrap_or_else(|e| Err(e.into())));
+        let (error, verdict, give_up_now) = match failure {
+            Failure::Returned(error) => {
+                let verdict = self.classifier.classify(&error);
+                (error, verdict, false)
             }
-            Ok(Err(error)) => self.classifier.classify(error),
-            Err(_) => Verdict::Transient,
-        };
-        self.failed(permit, outcome, verdict)
-    }
-
-    #[cold]
-    fn failed<T, E>(
-        &mut self,
-        permit: Option<Permit<'a>>,
-        outcome: Result<Result<T, E>, Error>,
-        verdict: Verdict,
-    ) -> Step<T, E>
-    where
-        E: From<Error> + Debug,
-    {
-        let give_up_now = matches!(outcome, Err(Error::DeadlineExceeded { .. }));
-        let error = match outcome {
-            Ok(Ok(value)) => return Step::Done(Ok(value)),
-            Ok(Err(error)) => error,
-            Err(ran_out) => E::from(ran_out),
+            Failure::Cut(ran_out) => {
+                let deadline_passed = matches!(ran_out, Error::DeadlineExceeded { .. });
+                (E::from(ran_out), Verdict::Transient, deadline_passed)
+            }
         };
         let hint = match verdict {
             Verdict::Permanent => {
                 if let Some(permit) = permit {
                     permit.finish(Outcome::Ignored);
                 }
-                return Step::Done(Err(error));
+                return Step::GiveUp(error);
             }
             Verdict::Transient => None,
             Verdict::RetryAfter(hint) => Some(hint),
@@ -352,14 +340,14 @@ impl<'a, C> Call<'a, C> {
             permit.finish(Outcome::Failure);
         }
         if give_up_now {
-            return Step::Done(Err(error));
+            return Step::GiveUp(error);
         }
         match self.next_wait(&error, hint) {
             Some(delay) => {
                 self.arm(delay);
                 Step::Wait
             }
-            None => Step::Done(Err(error)),
+            None => Step::GiveUp(error),
         }
     }
 
@@ -448,6 +436,16 @@ impl<'a, C> Call<'a, C> {
 /// About 30 years: what tokio's own `sleep` falls back to for a wait that overflows an `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
+/// The instant `wait` from now. A server may ask for any wait (`Retry-After:
+/// 99999999999999999999`); past what an `Instant` can hold, it is as far out as tokio sets its
+/// own timers.
+fn after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
 /// Milliseconds to the microsecond, for log fields: `131.027`, not `131.02693200000002`.
 fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1_000.0
@@ -487,8 +485,17 @@ fn drop_slow(slow: Option<Pin<Box<Slow>>>) {
     drop(slow);
 }
 
-enum Step<T, E> {
-    Done(Result<T, E>),
+/// How an attempt failed.
+enum Failure<E> {
+    /// The operation returned an error.
+    Returned(E),
+    /// Its timeout or the call's deadline cut it.
+    Cut(Error),
+}
+
+/// What the call does after a failure.
+enum Step<E> {
+    GiveUp(E),
     Wait,
 }
 
@@ -538,6 +545,16 @@ fn poll_attempt<F: Future>(attempt: Pin<&mut Option<F>>, cx: &mut Context<'_>) -
     }
 }
 
+/// The end of a call whose attempt succeeded: the breaker hears of it, and the value goes
+/// straight out (wrapping it on the way costs copies that a trivial operation would notice).
+#[inline(always)]
+fn succeeded<T, E>(permit: Option<Permit<'_>>, value: T) -> ControlFlow<Result<T, E>> {
+    if let Some(permit) = permit {
+        permit.finish(Outcome::Success);
+    }
+    ControlFlow::Break(Ok(value))
+}
+
 impl<C, F> fmt::Debug for Attempt<'_, '_, C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempt")
@@ -562,7 +579,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.phase {
+            let (permit, failure) = match this.phase {
                 Phase::Start => {
                     let call = &mut **this.call;
                     call.attempts = call.attempts.saturating_add(1);
@@ -584,53 +601,39 @@ where
                         continue;
                     }
                     // The common case, straight through: no timer.
-                    let Poll::Ready(output) = poll_attempt(this.attempt.as_mut(), cx) else {
-                        *this.permit = permit;
-                        *this.phase = Phase::Running;
-                        return Poll::Pending;
-                    };
-                    // The value goes straight out: wrapping it on the way costs copies that a
-                    // trivial operation would notice.
-                    let error = match output {
-                        Ok(value) => {
-                            if let Some(permit) = permit {
-                                permit.finish(Outcome::Success);
-                            }
+                    match poll_attempt(this.attempt.as_mut(), cx) {
+                        Poll::Ready(Ok(value)) => {
                             *this.phase = Phase::Done;
-                            return Poll::Ready(ControlFlow::Break(Ok(value)));
+                            return Poll::Ready(succeeded(permit, value));
                         }
-                        Err(error) => error,
-                    };
-                    match call.settle(permit, Ok(Err(error))) {
-                        Step::Done(result) => {
-                            *this.phase = Phase::Done;
-                            return Poll::Ready(ControlFlow::Break(result));
-                        }
-                        Step::Wait => *this.phase = Phase::Waiting,
-                    }
-                }
-                Phase::Running => {
-                    let outcome = match poll_attempt(this.attempt.as_mut(), cx) {
-                        Poll::Ready(output) => Ok(output),
+                        Poll::Ready(Err(error)) => (permit, Failure::Returned(error)),
                         Poll::Pending => {
-                            let Some((limit, cut)) = this.call.bound_now else {
-                                return Poll::Pending;
-                            };
-                            if this.call.poll_timer(cx).is_pending() {
-                                return Poll::Pending;
-                            }
-                            this.attempt.set(None);
-                            Err(this.call.ran_out(limit, cut))
+                            *this.permit = permit;
+                            *this.phase = Phase::Running;
+                            return Poll::Pending;
                         }
-                    };
-                    match this.call.settle(this.permit.take(), outcome) {
-                        Step::Done(result) => {
-                            *this.phase = Phase::Done;
-                            return Poll::Ready(ControlFlow::Break(result));
-                        }
-                        Step::Wait => *this.phase = Phase::Waiting,
                     }
                 }
+                Phase::Running => match poll_attempt(this.attempt.as_mut(), cx) {
+                    Poll::Ready(Ok(value)) => {
+                        *this.phase = Phase::Done;
+                        return Poll::Ready(succeeded(this.permit.take(), value));
+                    }
+                    Poll::Ready(Err(error)) => (this.permit.take(), Failure::Returned(error)),
+                    Poll::Pending => {
+                        let Some((limit, cut)) = this.call.bound_now else {
+                            return Poll::Pending;
+                        };
+                        if this.call.poll_cut(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        this.attempt.set(None);
+                        (
+                            this.permit.take(),
+                            Failure::Cut(this.call.ran_out(limit, cut)),
+                        )
+                    }
+                },
                 Phase::Waiting => {
                     if this.call.poll_timer(cx).is_pending() {
                         return Poll::Pending;
@@ -639,6 +642,13 @@ where
                     return Poll::Ready(ControlFlow::Continue(()));
                 }
                 Phase::Done => panic!("`Attempt` polled after it completed"),
+            };
+            match this.call.failed(permit, failure) {
+                Step::GiveUp(error) => {
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(ControlFlow::Break(Err(error)));
+                }
+                Step::Wait => *this.phase = Phase::Waiting,
             }
         }
     }
