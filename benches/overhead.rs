@@ -40,6 +40,18 @@ where
     })
 }
 
+/// A call that waits once before it answers, as every network call does: its first poll is
+/// pending, so a timeout around it has to set a timer.
+async fn waits_once(x: u64) -> Result<u64, Error> {
+    tokio::task::yield_now().await;
+    Ok(x.wrapping_add(1))
+}
+
+#[resilient::resilient(breaker = "bench-attr-waits", timeout = "30s")]
+async fn annotated_waits_once(x: u64) -> Result<u64, Error> {
+    waits_once(x).await
+}
+
 /// The engine by hand, as the attribute's docs spell it out: a policy in a static and a named
 /// breaker looked up once.
 async fn by_hand(x: u64) -> Result<u64, Error> {
@@ -96,6 +108,21 @@ fn single_thread(c: &mut Criterion) {
     });
     group.bench_function("attribute + timeout", |b| {
         b.iter_custom(|n| looped(&rt, n, annotated_with_timeout))
+    });
+    group.bench_function("waits once, direct", |b| {
+        b.iter_custom(|n| looped(&rt, n, waits_once))
+    });
+    group.bench_function("waits once, under tokio::time::timeout", |b| {
+        b.iter_custom(|n| {
+            looped(&rt, n, |x| async move {
+                tokio::time::timeout(Duration::from_secs(30), waits_once(x))
+                    .await
+                    .unwrap_or(Ok(0))
+            })
+        })
+    });
+    group.bench_function("waits once, attribute + timeout", |b| {
+        b.iter_custom(|n| looped(&rt, n, annotated_waits_once))
     });
     group.bench_function("Call, no breaker", |b| {
         b.iter_custom(|n| looped(&rt, n, by_hand_retry_only))
