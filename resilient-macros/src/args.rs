@@ -372,7 +372,8 @@ mod tests {
     fn bad_values_name_the_allowed_ones() {
         assert_eq!(
             message("jitter = \"fuul\""),
-            "unknown jitter kind \"fuul\"; the kinds are \"none\", \"full\", \"equal\", \"decorrelated\""
+            "unknown jitter kind \"fuul\"; \
+             the kinds are \"none\", \"full\", \"equal\", \"decorrelated\""
         );
         assert!(message("timeout = \"30\"").starts_with("malformed `timeout`: `30` has no unit"));
     }

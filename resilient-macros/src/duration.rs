@@ -28,7 +28,8 @@ pub(crate) enum DurationError {
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const FORM: &str = "write numbers with units h, m, s, ms, us or ns, largest first, like \"250ms\", \"2s\" or \"1m30s\"";
+        const FORM: &str = "write numbers with units h, m, s, ms, us or ns, largest first, \
+                            like \"250ms\", \"2s\" or \"1m30s\"";
         match self {
             DurationError::Empty => write!(f, "empty duration: {FORM}"),
             DurationError::Space => write!(f, "remove the spaces: {FORM}"),

@@ -408,7 +408,11 @@ fn clones(candidates: &[Binding], consumed: &BTreeSet<String>) -> Vec<TokenStrea
                      take it by reference, or implement `Clone` for `{{Self}}`"
                 );
                 let clone = quote_spanned!(*span=> {
-                    #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                    #[diagnostic::on_unimplemented(
+                        message = #message,
+                        label = #label,
+                        note = #note
+                    )]
                     trait __ResilientFresh: ::core::marker::Sized {
                         fn __resilient_fresh(&self) -> Self;
                     }

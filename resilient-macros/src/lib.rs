@@ -64,7 +64,7 @@ use proc_macro::TokenStream;
 /// | `max_delay` | duration string, above zero | the cap on every delay |
 /// | `timeout` | duration string, above zero | how long one attempt may run |
 /// | `deadline` | duration string, above zero | how long the whole call may take |
-/// | `max_hint` | duration string | the longest `Retry-After` a call waits out; a longer one ends it |
+/// | `max_hint` | duration string | the longest server hint waited out; a longer one ends it |
 /// | `breaker` | string | the name of a circuit breaker shared across the process |
 /// | `policy` | string | the name of a retry policy, read at each call; keys here override it |
 /// | `retry_if` | path of a `fn(&E) -> bool` or `fn(&E) -> Verdict` | which errors to retry |

@@ -20,7 +20,9 @@ use crate::policy::RetryPolicy;
 /// | `None` | `d` |
 /// | `Full` | uniform in `[0, d]` |
 /// | `Equal` | `d/2` + uniform in `[0, d/2]` |
-/// | `Decorrelated` | `min(max_delay, uniform in [base_delay, 3 · previous])`, the first previous delay being `base_delay` |
+/// | `Decorrelated` | `min(max_delay, uniform in [base_delay, 3 · previous])` |
+///
+/// For `Decorrelated`, the delay before the first retry counts `base_delay` as the previous one.
 ///
 /// `Full` spreads a fleet of clients the most and is the default. `None` makes every client that
 /// failed at the same instant retry at the same instant, which is what jitter exists to prevent;
@@ -71,9 +73,12 @@ impl FromStr for Jitter {
         Jitter::ALL
             .into_iter()
             .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| ConfigError::new(format!(
-                "unknown jitter kind `{s}`; expected one of \"none\", \"full\", \"equal\", \"decorrelated\""
-            )))
+            .ok_or_else(|| {
+                ConfigError::new(format!(
+                    "unknown jitter kind `{s}`; \
+                 expected one of \"none\", \"full\", \"equal\", \"decorrelated\""
+                ))
+            })
     }
 }
 

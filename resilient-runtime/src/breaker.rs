@@ -46,10 +46,12 @@ impl fmt::Display for BreakerState {
 /// | --- | --- | --- |
 /// | [`failure_threshold`](Self::failure_threshold) | 5 | consecutive failures that open it |
 /// | [`open_duration`](Self::open_duration) | 60 s | how long it refuses calls once open |
-/// | [`half_open_probes`](Self::half_open_probes) | 1 | concurrent trial calls when half-open, and the successes that close it |
-/// | [`failure_rate`](Self::failure_rate) | off | the failure rate over the window that also opens it |
-/// | [`window`](Self::window) | 100 | how many of the latest recorded calls the rate looks at (at most 1024) |
-/// | [`minimum_calls`](Self::minimum_calls) | 20 | calls the window must have seen before the rate counts |
+/// | [`half_open_probes`](Self::half_open_probes) | 1 | trial calls at once when half-open |
+/// | [`failure_rate`](Self::failure_rate) | off | the window's failure rate that also opens it |
+/// | [`window`](Self::window) | 100 | the latest recorded calls the rate looks at (at most 1024) |
+/// | [`minimum_calls`](Self::minimum_calls) | 20 | calls seen before the rate counts |
+///
+/// Half-open, the breaker closes once `half_open_probes` probes have succeeded.
 ///
 /// A failure is an error the classifier calls transient, or an attempt that timed out. Errors
 /// classified permanent (a 400, say) are neither failures nor successes: they say nothing about

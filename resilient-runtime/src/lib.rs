@@ -121,9 +121,12 @@ pub mod __private {
 
     /// An error type that can carry the runtime's own errors.
     #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot hold a `resilient::Error`, which `#[resilient]` returns when a breaker refuses or an attempt times out",
+        message = "`{Self}` cannot hold a `resilient::Error`, which `#[resilient]` returns \
+                   when a breaker refuses or an attempt times out",
         label = "the error type of this `Result` needs `From<resilient::Error>`",
-        note = "add `impl From<resilient::Error> for {Self}`, for instance with a variant that wraps it; an error type of another crate (`std::io::Error`) cannot take that impl here, so return your own error type or `anyhow::Error`"
+        note = "add `impl From<resilient::Error> for {Self}`, for instance with a variant that \
+                wraps it; an error type of another crate (`std::io::Error`) cannot take that \
+                impl here, so return your own error type or `anyhow::Error`"
     )]
     pub trait ErrorType: From<Error> {}
 
@@ -141,7 +144,8 @@ pub mod __private {
 
     /// A classifier for the errors `E` of the function it is written on.
     #[diagnostic::on_unimplemented(
-        message = "`retry_if` must name a function that takes `&{E}`, the error type of this function",
+        message = "`retry_if` must name a function that takes `&{E}`, \
+                   the error type of this function",
         label = "expected a `fn(&{E}) -> bool` or a `fn(&{E}) -> Verdict`"
     )]
     pub trait ClassifierFor<E>: Classify<E> {}

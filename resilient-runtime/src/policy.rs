@@ -9,14 +9,17 @@ use crate::error::ConfigError;
 ///
 /// | setting | default | meaning |
 /// | --- | --- | --- |
-/// | [`retries`](Self::retries) | 3 | retries **after** the first attempt: 3 means at most 4 attempts |
+/// | [`retries`](Self::retries) | 3 | retries **after** the first attempt: 3 allows 4 attempts |
 /// | [`jitter`](Self::jitter) | [`Jitter::Full`] | how each delay is randomised |
 /// | [`base_delay`](Self::base_delay) | 1 s | the ceiling of the first delay |
-/// | [`max_delay`](Self::max_delay) | 60 s | the cap on every backoff delay, after jitter (a server's hint may ask for longer) |
+/// | [`max_delay`](Self::max_delay) | 60 s | the cap on every backoff delay, after jitter |
 /// | [`timeout`](Self::timeout) | none | how long one attempt may run before it is abandoned |
-/// | [`deadline`](Self::deadline) | none | how long the whole call may take, attempts and waits together |
-/// | [`max_hint`](Self::max_hint) | none | the longest server-requested wait (`Retry-After`) a call sits out |
+/// | [`deadline`](Self::deadline) | none | how long the whole call may take, waits included |
+/// | [`max_hint`](Self::max_hint) | none | the longest `Retry-After` a call waits out |
 /// | [`seed`](Self::seed) | none | a fixed seed for the jitter, for reproducible runs |
+///
+/// `max_delay` caps the backoff, not a server's hint: `Retry-After` may ask for longer, and
+/// `max_hint` bounds that.
 ///
 /// Libraries disagree on what "retries" counts; here it never includes the first attempt, so
 /// `retries(0)` runs the operation once and `retries(3)` at most four times.
